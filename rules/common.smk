@@ -1,0 +1,25 @@
+from advmri.config import validate_config
+from advmri.grid import NUMBER_PATTERN, Cell, format_number, grid_cells
+
+# Stop before any job when the merged config breaks the schema (one line naming the key).
+validate_config(config, workflow.source_path("../workflow/schemas/config.schema.yaml"))
+
+
+wildcard_constraints:
+    cell=rf"wper{NUMBER_PATTERN}_wadv{NUMBER_PATTERN}_lr{NUMBER_PATTERN}",
+
+
+CELLS = grid_cells(config["grid"])
+
+
+def resources_of(rule_name):
+    """Threads and resources of a rule, from the config's `resources` section."""
+    return config["resources"][rule_name]
+
+
+def study_targets():
+    """Final outputs of the stages that exist."""
+    return [
+        "results/dataset/preview.png",
+        "results/split/split.csv",
+    ]

@@ -1,0 +1,99 @@
+"""Generator files: ``results/networks/<name>/generator.pt`` (weights + architecture + metadata).
+
+The file is a plain dict of tensors and built-in types so that ``torch.load(weights_only=True)``
+reads it; no pickled classes. Layout::
+
+    {"format": "advmri-generator", "format_version": 1,
+     "architecture": {"depth": 4, "base_features": 64, "in_channels": 1, "out_channels": 1},
+     "state_dict": {...}, "metadata": {...}}
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from advmri.errors import DataError
+from advmri.models.unet import UNet
+
+FORMAT = "advmri-generator"
+FORMAT_VERSION = 1
+
+
+def clean_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The model's state_dict on CPU, without ``torch.compile``'s ``_orig_mod.`` prefix."""
+    module = getattr(model, "_orig_mod", model)
+    return {key: value.detach().cpu().clone() for key, value in module.state_dict().items()}
+
+
+def save_generator(model: UNet, path: str | Path, metadata: dict) -> None:
+    """Write a trained UNet and its metadata to ``path`` (atomically: tmp file, then rename).
+
+    Parameters
+    ----------
+    model : UNet
+        The generator (may be wrapped by ``torch.compile``).
+    path : str or Path
+        Destination, conventionally ``results/networks/<name>/generator.pt``.
+    metadata : dict
+        Built-in types only (dict, list, str, int, float, bool, None): effective settings,
+        perceptual-weights source, epochs run, torch version, ...
+    """
+    module = getattr(model, "_orig_mod", model)
+    if not isinstance(module, UNet):
+        raise TypeError(f"save_generator expects an advmri UNet, got {type(module).__name__}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "architecture": module.architecture,
+        "state_dict": clean_state_dict(module),
+        "metadata": metadata,
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
+    """Rebuild the UNet stored in ``path`` and return it (eval mode, on ``device``) with metadata.
+
+    Raises
+    ------
+    DataError
+        The file is missing, unreadable, or not an advmri generator file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"generator file {path} does not exist; run the training rule first")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # pickle/zip errors have many types; all mean "not our file"
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise DataError(
+            f"{path} is not a readable advmri generator file ({type(error).__name__}: "
+            f"{first_line[:120]})"
+        ) from error
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise DataError(
+            f"{path} is not an advmri generator file (no 'format': '{FORMAT}' entry); "
+            "write it with advmri.models.save_generator"
+        )
+    if payload.get("format_version") != FORMAT_VERSION:
+        raise DataError(
+            f"{path} has generator format version {payload.get('format_version')!r}, "
+            f"this advmri reads version {FORMAT_VERSION}; retrain or update advmri"
+        )
+    model = UNet(**payload["architecture"])
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as error:
+        raise DataError(
+            f"{path}: weights do not match the stored architecture {payload['architecture']}"
+        ) from error
+    model.to(device).eval()
+    return model, dict(payload["metadata"])
