@@ -9,6 +9,8 @@ rule synthesize:
         "results/logs/synthesize.log",
     benchmark:
         "results/benchmarks/synthesize.tsv"
+    conda:
+        "../envs/advmri.yaml"
     threads: resources_of("synthesize")["cpus"]
     resources:
         mem_mb=resources_of("synthesize")["mem_mb"],
@@ -30,6 +32,8 @@ rule split:
         "results/logs/split.log",
     benchmark:
         "results/benchmarks/split.tsv"
+    conda:
+        "../envs/advmri.yaml"
     threads: resources_of("split")["cpus"]
     resources:
         mem_mb=resources_of("split")["mem_mb"],

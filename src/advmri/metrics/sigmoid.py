@@ -67,9 +67,13 @@ def sigmoid(x: np.ndarray, a0, a1, a2, s) -> np.ndarray:
 
 
 def _expit(u: np.ndarray) -> np.ndarray:
+    """1 / (1 + exp(-u)), computed in place in ``u`` (a scratch array)."""
     # exp overflows to inf past 709 and 1/(1+inf) = 0 is the right limit; silence the warning.
     with np.errstate(over="ignore"):
-        return 1.0 / (1.0 + np.exp(-u))
+        np.negative(u, out=u)
+        np.exp(u, out=u)
+        u += 1.0
+        return np.reciprocal(u, out=u)
 
 
 def _evaluate(x: np.ndarray, p: np.ndarray, y: np.ndarray):
@@ -77,12 +81,16 @@ def _evaluate(x: np.ndarray, p: np.ndarray, y: np.ndarray):
     a0, a1, a2, s = p[0][:, None], p[1][:, None], p[2][:, None], p[3][:, None]
     d = x[None, :] - a0
     sig = _expit(s * d)
-    dsig = sig * (1.0 - sig)
-    resid = a1 + a2 * sig - y
-    j0 = -(a2 * s) * dsig
-    j3 = a2 * d * dsig
+    dsig = 1.0 - sig
+    dsig *= sig
+    dsig *= a2
+    resid = a2 * sig
+    resid += a1
+    resid -= y
+    j0 = dsig * (-s)
+    dsig *= d
     cost = 0.5 * np.einsum("pn,pn->p", resid, resid)
-    return resid, (j0, sig, j3), cost
+    return resid, (j0, sig, dsig), cost
 
 
 def _normal_equations(cols, resid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -125,6 +133,57 @@ def _solve_spd(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return sol, ok & np.isfinite(sol).all(axis=0)
 
 
+def initial_guess(x: np.ndarray, profiles: np.ndarray) -> np.ndarray:
+    """Robust starting values (P, 4) for :func:`fit_sigmoids`.
+
+    ``a1`` = the profile's minimum, ``a2`` = its range (so ``a2 > 0``), ``a0`` = where the
+    profile crosses half-way between its first and last samples' mean levels (linear
+    interpolation; the steepest finite difference if it never crosses), and ``S`` = 4 x the
+    slope there / range (the logistic's slope at its midpoint is ``a2 S / 4``), negative for a
+    falling profile, clipped to [0.05, 20] in magnitude.
+    """
+    profiles = np.asarray(profiles, dtype=np.float64)
+    n_prof, n = profiles.shape
+    rows = np.arange(n_prof)
+    lo = profiles.min(axis=1)
+    span = profiles.max(axis=1) - lo
+    quarter = max(1, n // 4)
+    first = profiles[:, :quarter].mean(axis=1)
+    last = profiles[:, -quarter:].mean(axis=1)
+    rising = last >= first
+    # Sign-flip falling profiles so that "crossing" means going from below to above the level.
+    signed = np.where(rising[:, None], profiles, -profiles)
+    level = np.where(rising, 0.5 * (first + last), -0.5 * (first + last))
+    above = signed >= level[:, None]
+    crosses = ~above[:, :-1] & above[:, 1:]
+    has_cross = crosses.any(axis=1)
+    slopes = np.diff(signed, axis=1) / np.diff(x)[None, :]
+    k = np.where(has_cross, np.argmax(crosses, axis=1), np.argmax(slopes, axis=1))
+    y0, y1 = signed[rows, k], signed[rows, k + 1]
+    frac = np.clip((level - y0) / np.where(y1 != y0, y1 - y0, 1.0), 0.0, 1.0)
+    a0 = x[k] + frac * (x[k + 1] - x[k])
+    # Slope over a few samples around the crossing: one noisy difference overstates it.
+    k_lo, k_hi = np.maximum(k - 1, 0), np.minimum(k + 2, n - 1)
+    slope = (signed[rows, k_hi] - signed[rows, k_lo]) / (x[k_hi] - x[k_lo])
+    s = np.clip(4.0 * slope / np.maximum(span, np.finfo(float).tiny), 0.05, 20.0)
+    return np.stack([a0, lo, span, np.where(rising, s, -s)], axis=1)
+
+
+def _best_offset_and_contrast(x: np.ndarray, p: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Replace a1, a2 of ``p`` (4, P) by their least-squares values given a0 and S: the model is
+    linear in them, and a consistent start saves Levenberg-Marquardt several iterations."""
+    sig = _expit(p[3][:, None] * (x[None, :] - p[0][:, None]))
+    n, s1, s2 = x.size, sig.sum(axis=1), np.einsum("pn,pn->p", sig, sig)
+    sy, ssy = y.sum(axis=1), np.einsum("pn,pn->p", sig, y)
+    det = n * s2 - s1 * s1
+    good = det > 1e-9 * n * np.maximum(s2, 1e-300)
+    safe = np.where(good, det, 1.0)
+    out = p.copy()
+    out[1] = np.where(good, (s2 * sy - s1 * ssy) / safe, p[1])
+    out[2] = np.where(good, (n * ssy - s1 * sy) / safe, p[2])
+    return out
+
+
 def fit_sigmoids(
     x: np.ndarray,
     profiles: np.ndarray,
@@ -133,15 +192,17 @@ def fit_sigmoids(
     max_slope: float = 50.0,
     contrast_factor: float = 10.0,
     flat_tol: float = 1e-6,
-    xtol: float = 1e-12,
-    max_iter: int = 200,
+    xtol: float = 1e-8,
+    gtol: float = 1e-14,
+    max_iter: int = 100,
 ) -> SigmoidFit:
     """Least-squares fit of ``a1 + a2 / (1 + exp(S (a0 - x)))`` to every row of ``profiles``.
 
     Parameters
     ----------
     x : (N,) float
-        Sample positions shared by all profiles (pixels along the segment, in this project).
+        Sample positions shared by all profiles (pixels along the segment, in this project);
+        at least 5 distinct values.
     profiles : (P, N) float
         One intensity profile per row.
     p0 : (P, 4) float, optional
@@ -156,10 +217,12 @@ def fit_sigmoids(
     flat_tol : float
         Profiles whose range (max - min) is at most this are not fitted (reason
         ``"flat_profile"``): the model is not identifiable on a constant.
-    xtol : float
+    xtol, gtol : float
         A profile has converged when an accepted step changes every parameter by less than
-        ``xtol * (|parameter| + xtol)``, or its damping has grown past 1e16 (no representable
-        improvement is left), or its cost is below 1e-30 (an exact fit).
+        ``xtol * (|parameter| + typical)`` (typical: the span of x for a0, the profile's
+        range for a1 and a2, 1e-3 for S), when every component of the gradient of its cost is
+        below ``gtol`` times the number of samples, when its damping has grown past 1e16 (no
+        representable improvement is left) or when its cost is below 1e-30 (an exact fit).
     max_iter : int
         Iteration limit (reason ``"fit_not_converged"`` where reached).
 
@@ -171,83 +234,101 @@ def fit_sigmoids(
     Notes
     -----
     Bounds: ``a0`` within the span of ``x``, ``|S| <= max_slope``, and the contrast bounds above.
-    Steps are projected onto the bounds; a fit whose parameters end on a bound is reported as
-    ``"fit_at_bound"``. On profiles whose optimum lies inside the bounds the result equals the
-    unbounded ``scipy.optimize.curve_fit`` fit from the same start (see the tests).
+    Steps are projected onto the bounds; a fit whose ``a0``, ``a2`` or ``S`` ends on a bound is
+    reported as ``"fit_at_bound"`` (``a1``'s bound only follows ``a2``'s). On profiles whose
+    optimum lies inside the bounds the result equals the unbounded
+    ``scipy.optimize.curve_fit`` fit (the tests check 1e-6 relative agreement).
     """
     x = np.asarray(x, dtype=np.float64)
     y = np.atleast_2d(np.asarray(profiles, dtype=np.float64))
     n_prof = y.shape[0]
+    finite = np.isfinite(y).all(axis=1)
+    y = np.where(finite[:, None], y, 0.0)
     lo_y, hi_y = y.min(axis=1), y.max(axis=1)
     span = hi_y - lo_y
-    finite = np.isfinite(y).all(axis=1)
     flat = finite & (span <= flat_tol)
     active = finite & ~flat
 
-    p = initial_guess(x, np.where(finite[:, None], y, 0.0)) if p0 is None else np.array(p0, float)
+    start = initial_guess(x, y) if p0 is None else np.array(p0, dtype=np.float64)
     margin = contrast_factor * span
     lower = np.stack(
-        [np.full(n_prof, x.min()), lo_y - margin, -margin, np.full(n_prof, -max_slope)], axis=1
+        [np.full(n_prof, x.min()), lo_y - margin, -margin, np.full(n_prof, -max_slope)]
     )
-    upper = np.stack(
-        [np.full(n_prof, x.max()), hi_y + margin, margin, np.full(n_prof, max_slope)], axis=1
-    )
-    p = np.clip(p, lower, upper)
+    upper = np.stack([np.full(n_prof, x.max()), hi_y + margin, margin, np.full(n_prof, max_slope)])
+    p = np.clip(start.T, lower, upper)  # parameters as (4, P): one contiguous row per parameter
+    if p0 is None:
+        p = np.clip(_best_offset_and_contrast(x, p, y), lower, upper)
 
-    model, jac = _model_and_jacobian(x, p)
-    resid = model - y
-    cost = 0.5 * np.einsum("pn,pn->p", resid, resid)
-    damping = np.full(n_prof, 1e-3)
-    converged = ~active | (cost < 1e-30)
+    # Scale below which a parameter's change is negligible: a0 against the segment, a1 and a2
+    # against the profile's range, S against 1/pixel-ish units.
+    typical = np.stack([np.full(n_prof, np.ptp(x)), span, span, np.full(n_prof, 1e-3)])
     iterations = np.zeros(n_prof, dtype=np.int64)
-    eye = np.eye(4)
+    cost = np.zeros(n_prof)
+    converged = ~active
+    eye = np.eye(4)[:, :, None]
 
-    for _ in range(max_iter):
-        todo = np.flatnonzero(~converged)
-        if todo.size == 0:
+    # Working set: the profiles still iterating with their data and state, shrunk as they
+    # converge so that stragglers cost little.
+    idx = np.flatnonzero(active)
+    w_p, w_y, w_lo, w_hi, w_typ = p[:, idx], y[idx], lower[:, idx], upper[:, idx], typical[:, idx]
+    w_lam, w_iter = np.full(idx.size, 1e-3), np.zeros(idx.size, dtype=np.int64)
+    w_resid, w_cols, w_cost = _evaluate(x, w_p, w_y)
+    w_done = w_cost < 1e-30
+    for it in range(max_iter + 1):
+        # Retire converged profiles in bulk (copying the working arrays costs as much as an
+        # iteration); until then they stay frozen, so a result never depends on its batch.
+        n_done = np.count_nonzero(w_done)
+        if n_done and (n_done == idx.size or n_done >= 0.25 * idx.size or it == max_iter):
+            gone, keep = idx[w_done], ~w_done
+            p[:, gone], cost[gone], iterations[gone] = (
+                w_p[:, w_done],
+                w_cost[w_done],
+                w_iter[w_done],
+            )
+            converged[gone] = True
+            idx, w_y, w_lam, w_iter, w_resid, w_cost, w_done = (
+                a[keep] for a in (idx, w_y, w_lam, w_iter, w_resid, w_cost, w_done)
+            )
+            w_p, w_lo, w_hi, w_typ = (a[:, keep] for a in (w_p, w_lo, w_hi, w_typ))
+            w_cols = tuple(c[keep] for c in w_cols)
+        if idx.size == 0 or it == max_iter:
             break
-        iterations[todo] += 1
-        j, r, pt = jac[todo], resid[todo], p[todo]
-        jtj = np.einsum("pni,pnj->pij", j, j)
-        grad = np.einsum("pni,pn->pi", j, r)
-        diag = np.einsum("pii->pi", jtj)
+        live = ~w_done
+        w_iter += live
+        jtj, grad = _normal_equations(w_cols, w_resid)
+        diag = np.einsum("iip->ip", jtj)
         # Marquardt scaling by diag(J^T J) keeps the step invariant to the parameters' units;
         # the floor keeps the system regular where a column vanishes (e.g. a2 = 0).
-        scale = np.maximum(diag, 1e-12 * np.maximum(diag.max(axis=1, keepdims=True), 1e-300))
-        lhs = jtj + damping[todo, None, None] * scale[:, :, None] * eye
-        try:
-            step = -np.linalg.solve(lhs, grad[..., None])[..., 0]
-        except np.linalg.LinAlgError:
-            step = -np.stack([np.linalg.lstsq(a, b, rcond=None)[0] for a, b in zip(lhs, grad)])
-        trial = np.clip(pt + step, lower[todo], upper[todo])
-        t_model, t_jac = _model_and_jacobian(x, trial)
-        t_resid = t_model - y[todo]
-        t_cost = 0.5 * np.einsum("pn,pn->p", t_resid, t_resid)
-        better = np.isfinite(t_cost) & (t_cost <= cost[todo])
-        moved = np.abs(trial - pt)
-        small = (moved <= xtol * (np.abs(pt) + xtol)).all(axis=1)
+        scale = np.maximum(diag, 1e-12 * np.maximum(diag.max(axis=0), 1e-300))
+        step, solved = _solve_spd(jtj + eye * (w_lam * scale)[None], -grad)
+        solved &= live
+        trial = np.clip(w_p + np.where(solved, step, 0.0), w_lo, w_hi)
+        t_resid, t_cols, t_cost = _evaluate(x, trial, w_y)
+        better = solved & np.isfinite(t_cost) & (t_cost <= w_cost)
+        small = (np.abs(trial - w_p) <= xtol * (np.abs(w_p) + w_typ)).all(axis=0)
+        flat_grad = (np.abs(grad) <= gtol * x.size).all(axis=0)
 
-        acc = todo[better]
-        p[acc], jac[acc], resid[acc], cost[acc] = (
-            trial[better],
-            t_jac[better],
-            t_resid[better],
-            (t_cost[better]),
+        w_p = np.where(better, trial, w_p)
+        w_cost = np.where(better, t_cost, w_cost)
+        rows = better[:, None]
+        np.copyto(w_resid, t_resid, where=rows)
+        for c, t in zip(w_cols, t_cols, strict=True):
+            np.copyto(c, t, where=rows)
+        w_lam = np.where(
+            live, np.clip(np.where(better, w_lam / 10.0, w_lam * 10.0), 1e-15, None), w_lam
         )
-        damping[todo] = np.where(better, damping[todo] / 10.0, damping[todo] * 10.0)
-        damping = np.clip(damping, 1e-15, None)
-        done = (better & small) | (damping[todo] > 1e16) | (cost[todo] < 1e-30)
-        converged[todo[done]] = True
+        w_done |= live & ((better & small) | flat_grad | (w_lam > 1e16) | (w_cost < 1e-30))
+    p[:, idx], cost[idx], iterations[idx] = w_p, w_cost, w_iter  # not converged
 
+    p = p.T.copy()
     reason = np.full(n_prof, "", dtype=object)
     reason[~finite] = FIT_NOT_CONVERGED
     reason[flat] = FLAT_PROFILE
-    bad = active & (~converged | ~np.isfinite(p).all(axis=1))
+    width = (upper - lower).T
+    at_bound = ((p - lower.T <= 1e-9 * width) | (upper.T - p <= 1e-9 * width))[:, [0, 2, 3]]
+    # A fit pinned on a bound crawls along it (projected steps) and may not meet the tolerances;
+    # it is reported as at the bound whether or not it converged there.
+    reason[active & at_bound.any(axis=1)] = FIT_AT_BOUND
+    bad = active & (reason == "") & (~converged | ~np.isfinite(p).all(axis=1))
     reason[bad] = FIT_NOT_CONVERGED
-    width = upper - lower
-    at_bound = ((p - lower <= 1e-9 * width) | (upper - p <= 1e-9 * width))[:, [0, 2, 3]].any(
-        axis=1
-    )  # a1's bound only ever follows a2's; a0, a2 and S decide
-    reason[active & ~bad & at_bound] = FIT_AT_BOUND
-    ok = reason == ""
-    return SigmoidFit(params=p, ok=ok.astype(bool), reason=reason, iterations=iterations, cost=cost)
+    return SigmoidFit(params=p, ok=reason == "", reason=reason, iterations=iterations, cost=cost)

@@ -10,6 +10,7 @@ reads it; no pickled classes. Layout::
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -52,7 +53,9 @@ def save_generator(model: UNet, path: str | Path, metadata: dict) -> None:
         "format_version": FORMAT_VERSION,
         "architecture": module.architecture,
         "state_dict": clean_state_dict(module),
-        "metadata": metadata,
+        # a JSON round trip keeps built-in types only (e.g. torch.__version__ is a str subclass
+        # that weights_only loading refuses)
+        "metadata": json.loads(json.dumps(metadata)),
     }
     tmp = path.with_name(path.name + ".tmp")
     torch.save(payload, tmp)
@@ -73,10 +76,9 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tupl
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # pickle/zip errors have many types; all mean "not our file"
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise DataError(
-            f"{path} is not a readable advmri generator file ({type(error).__name__}: "
-            f"{first_line[:120]})"
+            f"{path} is not an advmri generator file that torch.load(weights_only=True) can read "
+            f"({type(error).__name__}); write it with advmri.models.save_generator"
         ) from error
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise DataError(

@@ -1,0 +1,10 @@
+"""The study report (SPEC §7-§9): Figures 3-7, Table 1, the ANOVA and the paper's findings.
+
+The report reads only the files of the evaluation and statistics stages, so it can be rebuilt from
+an existing statistics folder.
+"""
+
+from advmri.report.build import build_report, make_figures, read_stats
+from advmri.report.findings import Finding, evaluate_findings
+
+__all__ = ["Finding", "build_report", "evaluate_findings", "make_figures", "read_stats"]

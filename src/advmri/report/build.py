@@ -1,0 +1,539 @@
+"""The study report: statistics, Figures 3-7, Table 1 and the verdict on the paper's findings.
+
+``build_report`` is the one call behind the workflow's ``report`` rule; ``make_figures`` and
+``evaluate_findings`` (in ``findings``) are usable on their own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import advmri
+from advmri.errors import DataError
+from advmri.grid import Cell, format_number
+from advmri.logs import logger
+from advmri.report.document import Block, render_html, render_markdown
+from advmri.report.examples import example_images
+from advmri.report.figures import (
+    plot_distributions,
+    plot_examples,
+    plot_interaction_lr,
+    plot_interaction_wper,
+)
+from advmri.report.findings import Finding, evaluate_findings, table1_differences
+from advmri.report.tables import (
+    ANOVA_COLUMNS,
+    EMMEANS_COLUMNS,
+    EVAL_COLUMNS,
+    RESPONSES,
+    TABLE1_COLUMNS,
+    best_by_ge,
+    load_evaluations,
+    read_table,
+    response_label,
+    select_level,
+    table1_rows,
+    winners,
+)
+
+#: The words that flag a run whose perceptual loss used a random VGG19 (as advmri.models says it).
+RANDOM_VGG_FLAG = "random VGG19, not ImageNet"
+
+#: Paper Table 1, GE F-ratios per W_per, as SPEC §9 lists them ("in order LR 0.001 then 0.01").
+PAPER_GE_F: dict[float, tuple[float, float]] = {
+    0.5: (45.01, 15.06),
+    0.7: (30.04, 61.65),
+    1.0: (26.15, 32.28),
+    1.2: (57.85, 81.67),
+    1.5: (36.75, 24.31),
+    2.0: (51.81, 18.55),
+}
+
+
+@dataclass(frozen=True)
+class StatsTables:
+    """The statistics folder's tables (``variance``, ``tukey``, ``diagnostics`` may be None)."""
+
+    anova: pd.DataFrame
+    emmeans: pd.DataFrame
+    table1: pd.DataFrame
+    variance: pd.DataFrame | None
+    tukey: pd.DataFrame | None
+    diagnostics: pd.DataFrame | None
+
+
+def read_stats(folder: str | Path) -> StatsTables:
+    """Read the statistics folder written by ``advmri.stats.run_study_statistics``.
+
+    ``anova.csv``, ``emmeans.csv`` and ``table1.csv`` are required (DataError if missing);
+    ``variance.csv``, ``tukey.csv`` and ``diagnostics.csv`` are shown when present.
+    """
+    folder = Path(folder)
+
+    def optional(name: str) -> pd.DataFrame | None:
+        path = folder / name
+        return pd.read_csv(path) if path.is_file() else None
+
+    return StatsTables(
+        anova=read_table(folder / "anova.csv", ANOVA_COLUMNS),
+        emmeans=read_table(folder / "emmeans.csv", EMMEANS_COLUMNS),
+        table1=read_table(folder / "table1.csv", TABLE1_COLUMNS),
+        variance=optional("variance.csv"),
+        tukey=optional("tukey.csv"),
+        diagnostics=optional("diagnostics.csv"),
+    )
+
+
+def figure_winners(stats: StatsTables, w_per: float) -> tuple[Cell, Cell]:
+    """The networks Figures 4, 6 and 7 mark: Table 1's level I pair at ``w_per``.
+
+    Falls back to the best by estimated ln(GE) when Table 1 has no row for ``w_per``.
+    """
+    rows = table1_rows(stats.table1, "I")
+    rows = rows[select_level(rows["w_per"], w_per)]
+    if rows.empty:
+        return best_by_ge(stats.emmeans, w_per)
+    return winners(rows.iloc[0])
+
+
+def make_figures(
+    evals: pd.DataFrame,
+    stats: StatsTables,
+    examples: Mapping[str, str | Path],
+    dataset: Mapping[str, str | Path],
+    w_per: float,
+    lr: float,
+    out_dir: str | Path,
+    references: Mapping[str, pd.DataFrame] | None = None,
+) -> dict[str, tuple[Path, str]]:
+    """Write Figures 3-7 (PNG + CSV each) into ``out_dir``.
+
+    Parameters
+    ----------
+    evals : evaluation rows of all networks (``load_evaluations``).
+    stats : the statistics tables (``read_stats``).
+    examples : cell name -> examples ``.npz`` (only the two winners' files are read).
+    dataset : ``hq``, ``lq``, ``samples`` paths (see ``example_images``).
+    w_per, lr : the W_per of Figures 3, 4, 6, 7 and the LR of Figure 5 (``stats.figures``).
+    references : label -> reference evaluation rows (``LQ input`` scores the input column).
+
+    Returns
+    -------
+    dict
+        figure key (``fig3`` ... ``fig7``) -> (PNG path, caption). Fig 7 is left out when fewer
+        than two example samples exist (Fig 6 then shows the one there is).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    figures: dict[str, tuple[Path, str]] = {}
+    started = time.perf_counter()
+    wp, lr_text = format_number(w_per), format_number(lr)
+
+    plot_distributions(evals, w_per, out / "fig3_distributions.png", out / "fig3_distributions.csv")
+    figures["fig3"] = (
+        out / "fig3_distributions.png",
+        f"Fig 3. Per-image distributions of ln(GE), ln(Sharpness), ln(ECE), ln(MIE) and SSIM over "
+        f"the test images for every W_adv x LR network at W_per = {wp}; box = quartiles, "
+        "whiskers = 1.5 IQR, diamond = mean.",
+    )
+    vgg, gan = figure_winners(stats, w_per)
+    plot_interaction_lr(
+        stats.emmeans,
+        w_per,
+        vgg,
+        gan,
+        out / "fig4_interaction_lr.png",
+        out / "fig4_interaction_lr.csv",
+    )
+    figures["fig4"] = (
+        out / "fig4_interaction_lr.png",
+        f"Fig 4. W_adv x LR interaction at W_per = {wp}: estimated marginal means of the mixed "
+        f"model with 95% confidence intervals, one line per LR; red ring = best VGG-Enhanced "
+        f"({vgg.name}), green ring = best VGG+GAN-Enhanced ({gan.name}), ranked by ln(GE).",
+    )
+    plot_interaction_wper(
+        stats.emmeans, lr, out / "fig5_interaction_wper.png", out / "fig5_interaction_wper.csv"
+    )
+    figures["fig5"] = (
+        out / "fig5_interaction_wper.png",
+        f"Fig 5. W_adv x W_per interaction at LR = {lr_text}: estimated marginal means with 95% "
+        "confidence intervals, one line per W_per; star = each W_per's optimal W_adv for that "
+        "response (lowest ln GE, ln ECE, ln MIE; highest ln Sharpness, SSIM).",
+    )
+
+    samples, images, networks = example_images(vgg, gan, examples, dataset)
+    scores = evals[
+        select_level(evals["w_per"], w_per) & evals[["w_adv", "lr"]].notna().all(axis=1)
+    ].copy()
+    scores["network"] = [
+        Cell(float(p), float(a), float(r)).name
+        for p, a, r in zip(scores["w_per"], scores["w_adv"], scores["lr"], strict=True)
+    ]
+    scores = scores[scores["network"].isin([vgg.name, gan.name])]
+    if references and "LQ input" in references:
+        scores = pd.concat(
+            [scores, references["LQ input"].assign(network="input")], ignore_index=True
+        )
+    halves = np.array_split(np.arange(len(samples)), 2)
+    for key, part in zip(("fig6", "fig7"), halves, strict=True):
+        if len(part) == 0:
+            continue
+        number = key[-1]
+        title = (
+            f"Fig {number}. Test samples {', '.join(str(s) for s in samples['sample'].iloc[part])}: "
+            f"LQ input, {vgg.name}, {gan.name}, ground truth"
+        )
+        plot_examples(
+            samples.iloc[part].reset_index(drop=True),
+            {k: v[part] for k, v in images.items()},
+            networks,
+            scores,
+            title,
+            out / f"{key}_examples.png",
+            out / f"{key}_examples.csv",
+        )
+        figures[key] = (
+            out / f"{key}_examples.png",
+            f"{title}. Top of each pair: the whole image with the zoom window (yellow); bottom: "
+            "the lesion zoomed (dashed: its bounding box), with the image's GE and SSIM.",
+        )
+    logger.info("figures written to %s in %.1f s", out, time.perf_counter() - started)
+    return figures
+
+
+def flatten(settings: Mapping, prefix: str = "") -> list[tuple[str, str]]:
+    """``{"a": {"b": 1}}`` -> ``[("a.b", "1")]``, lists written inline."""
+    rows = []
+    for key, value in settings.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            rows += flatten(value, f"{name}.")
+        else:
+            rows.append((name, str(value)))
+    return rows
+
+
+def uses_random_vgg(config: Mapping, perceptual_weights: str | None = None) -> bool:
+    """True when the perceptual loss used a random VGG19 (config or an explicit override)."""
+    source = perceptual_weights or config.get("perceptual", {}).get("weights")
+    return str(source).lower() == "random"
+
+
+def reference_summary(
+    references: Mapping[str, pd.DataFrame], evals: pd.DataFrame, vgg: Cell, gan: Cell
+) -> pd.DataFrame:
+    """Mean of each raw metric over the test images: references, network families, winners."""
+    rows = []
+
+    def add(label: str, table: pd.DataFrame, networks: int | None) -> None:
+        row = {"rows": label, "networks": networks, "images": table["sample"].nunique()}
+        row.update({r: float(table[r].mean()) for r in RESPONSES})
+        rows.append(row)
+
+    for label, table in references.items():
+        add(label, table, None)
+    keys = evals[["w_per", "w_adv", "lr"]]
+    n_vgg = len(keys[evals["w_adv"] == 0].drop_duplicates())
+    n_gan = len(keys[evals["w_adv"] > 0].drop_duplicates())
+    add("all VGG-Enhanced networks (W_adv = 0)", evals[evals["w_adv"] == 0], n_vgg)
+    add("all VGG+GAN-Enhanced networks (W_adv > 0)", evals[evals["w_adv"] > 0], n_gan)
+    for label, cell in (("best VGG-Enhanced", vgg), ("best VGG+GAN-Enhanced", gan)):
+        mask = (
+            select_level(evals["w_per"], cell.w_per)
+            & select_level(evals["w_adv"], cell.w_adv)
+            & select_level(evals["lr"], cell.lr)
+        )
+        add(f"{label}: {cell.name}", evals[mask], 1)
+    return pd.DataFrame(rows)
+
+
+def findings_table(findings: Sequence[Finding]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "finding (SPEC §9)": [f.claim for f in findings],
+            "holds on this run": [
+                "n/a" if f.holds is None else ("YES" if f.holds else "NO") for f in findings
+            ],
+            "evidence": [f.evidence for f in findings],
+            "p": [np.nan if f.p_value is None else f.p_value for f in findings],
+        }
+    )
+
+
+def table1_display(table1: pd.DataFrame) -> pd.DataFrame:
+    """Table 1 ordered level I then II, each by W_per and LR, as the report prints it."""
+    parts = [table1_rows(table1, level) for level in ("I", "II")]
+    return pd.concat(parts, ignore_index=True)[list(TABLE1_COLUMNS)]
+
+
+def build_report(
+    eval_csvs: Sequence[str | Path],
+    *,
+    references: Mapping[str, str | Path],
+    examples: Sequence[str | Path],
+    dataset: Mapping[str, str | Path],
+    config: Mapping,
+    html_path: str | Path,
+    md_path: str | Path,
+    stats_dir: str | Path,
+    figures_dir: str | Path,
+    compute_statistics: bool = True,
+    perceptual_weights: str | None = None,
+) -> list[Finding]:
+    """Run the statistics, draw Figures 3-7 and write ``report.html`` and ``report.md``.
+
+    Parameters
+    ----------
+    eval_csvs : ``results/eval/{cell}.csv`` of every grid network.
+    references : label -> reference CSV, e.g. ``{"LQ input": lq.csv, "pretrained generator":
+        pretrain.csv}`` (same columns as the evaluation CSVs, factors empty).
+    examples : ``results/examples/{cell}.npz`` files (their stem is the cell name).
+    dataset : ``hq``, ``lq`` (.npy) and ``samples`` (samples.csv) paths.
+    config : the whole study config: its ``stats`` section picks the Table 1 test and selection and
+        the figures' W_per / LR; the whole of it is printed as the settings table.
+    html_path, md_path : the two report files.
+    stats_dir : folder of the statistics tables; written by ``advmri.stats.run_study_statistics``
+        when ``compute_statistics``, else read as it is.
+    figures_dir : folder of the figures' PNGs and CSVs.
+    perceptual_weights : the perceptual VGG's source when known better than from ``config``
+        (e.g. from the networks' metadata); ``random`` raises the report's warning.
+
+    Returns
+    -------
+    list of Finding
+        The verdicts printed in the report.
+    """
+    started = time.perf_counter()
+    stats_cfg = config.get("stats", {})
+    table1_cfg = stats_cfg.get("table1", {})
+    figures_cfg = stats_cfg.get("figures", {})
+    test = table1_cfg.get("test", "paired")
+    selection = table1_cfg.get("selection", "all")
+    seed = int(config.get("seed", 2024))
+    stats_dir, figures_dir = Path(stats_dir), Path(figures_dir)
+
+    check_dataset(dataset)
+    evals = load_evaluations(eval_csvs)
+    logger.info("read %d evaluation rows from %d files", len(evals), len(eval_csvs))
+    reference_tables = {label: read_table(path, EVAL_COLUMNS) for label, path in references.items()}
+    if compute_statistics:
+        # imported here: the statistics are the report's heaviest dependency and only this path
+        # needs them (a report can also be rebuilt from an existing statistics folder)
+        from advmri.stats import run_study_statistics
+
+        stats_dir.mkdir(parents=True, exist_ok=True)
+        run_study_statistics(
+            [str(p) for p in eval_csvs],
+            str(stats_dir),
+            table1_test=test,
+            table1_selection=selection,
+            seed=seed,
+        )
+        logger.info("statistics written to %s", stats_dir)
+    stats = read_stats(stats_dir)
+
+    w_per = float(figures_cfg.get("w_per", 1.0))
+    lr = float(figures_cfg.get("lr", 0.001))
+    example_files = {Path(p).stem: p for p in examples}
+    figures = make_figures(
+        evals, stats, example_files, dataset, w_per, lr, figures_dir, reference_tables
+    )
+    grid_w_adv = sorted(set(evals["w_adv"]))
+    findings = evaluate_findings(stats.table1, stats.emmeans, stats.anova, grid_w_adv)
+    vgg, gan = figure_winners(stats, w_per)
+
+    random_vgg = uses_random_vgg(config, perceptual_weights)
+    n_networks = len(evals[["w_per", "w_adv", "lr"]].drop_duplicates())
+    blocks = _blocks(
+        config=config,
+        stats=stats,
+        evals=evals,
+        n_networks=n_networks,
+        references=reference_tables,
+        figures=figures,
+        findings=findings,
+        vgg=vgg,
+        gan=gan,
+        random_vgg=random_vgg,
+        test=test,
+        selection=selection,
+        stats_dir=stats_dir,
+    )
+    title = "advmri: adversarial training in low-resolution MRI enhancement — study report"
+    html_path, md_path = Path(html_path), Path(md_path)
+    html_path.parent.mkdir(parents=True, exist_ok=True)
+    md_path.parent.mkdir(parents=True, exist_ok=True)
+    html_path.write_text(render_html(title, blocks), encoding="utf-8")
+    md_path.write_text(render_markdown(title, blocks, md_path.parent), encoding="utf-8")
+    logger.info(
+        "report written to %s and %s in %.1f s", html_path, md_path, time.perf_counter() - started
+    )
+    return findings
+
+
+def _blocks(
+    *,
+    config: Mapping,
+    stats: StatsTables,
+    evals: pd.DataFrame,
+    n_networks: int,
+    references: Mapping[str, pd.DataFrame],
+    figures: Mapping[str, tuple[Path, str]],
+    findings: Sequence[Finding],
+    vgg: Cell,
+    gan: Cell,
+    random_vgg: bool,
+    test: str,
+    selection: str,
+    stats_dir: Path,
+) -> list[Block]:
+    """The report's content, in reading order."""
+    blocks: list[Block] = []
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    blocks.append(
+        Block(
+            "text",
+            f"advmri {advmri.__version__}, generated {now}. {n_networks} networks evaluated on "
+            f"{evals['sample'].nunique()} test images ({len(evals)} network x image rows). "
+            "Reproduces Javadi et al. 2024, J Imaging Inform Med, doi 10.1007/s10278-024-01205-8.",
+        )
+    )
+    if random_vgg:
+        blocks.append(
+            Block(
+                "warning",
+                f"The perceptual loss of this run used a {RANDOM_VGG_FLAG} (perceptual.weights: "
+                "random). Its networks and every number below do not reproduce the paper's "
+                "VGG-Enhanced / VGG+GAN-Enhanced comparison; use them as a pipeline check only.",
+            )
+        )
+
+    blocks.append(Block("heading", "Findings of the paper on this run"))
+    blocks.append(
+        Block(
+            "text",
+            f"Table 1 test: {test}; winner selection: {selection}"
+            + (
+                " (winners picked and tested on the same test images, so p-values are optimistic)."
+                if selection == "all"
+                else " (winners picked on one half of the test images, tested on the other)."
+            )
+            + " Directions come from the estimated marginal means; p from Table 1 unless noted.",
+        )
+    )
+    blocks.append(Block("table", table=findings_table(findings)))
+
+    blocks.append(Block("heading", "Table 1: best VGG-Enhanced versus best VGG+GAN-Enhanced"))
+    blocks.append(
+        Block(
+            "text",
+            "Level I: per W_per, the best W_adv = 0 network (either LR) versus the best W_adv > 0 "
+            "network (either LR). Level II: per W_per x LR, the W_adv = 0 network versus the best "
+            "W_adv > 0 network. Winners ranked by the estimated ln(GE); F and p compare the two "
+            "networks per response (GE, Sharpness, ECE, MIE on the ln scale; SSIM as is).",
+        )
+    )
+    blocks.append(Block("table", table=table1_display(stats.table1)))
+    diffs = table1_differences(stats.table1, stats.emmeans)
+    diff_columns = ["level", "w_per", "lr", *(f"{r}_diff" for r in RESPONSES)]
+    blocks.append(
+        Block(
+            "table",
+            "Estimated differences VGG+GAN minus VGG per Table 1 group (model scale: ln for GE, "
+            "Sharpness, ECE, MIE; negative GE/ECE/MIE and positive Sharpness/SSIM favour VGG+GAN).",
+            table=diffs[diff_columns],
+        )
+    )
+    paper = pd.DataFrame(
+        [(w, f[0], f[1]) for w, f in PAPER_GE_F.items()],
+        columns=["w_per", "paper GE F (LR 0.001)", "paper GE F (LR 0.01)"],
+    )
+    blocks.append(
+        Block(
+            "table",
+            "For comparison, the paper's Table 1 GE F-ratios (all p < 0.001), as SPEC §9 lists "
+            "them per W_per.",
+            table=paper,
+        )
+    )
+
+    blocks.append(Block("heading", "Reference rows"))
+    blocks.append(
+        Block(
+            "table",
+            "Mean of each metric over the test images (raw scale; smaller GE, ECE, MIE and larger "
+            "Sharpness, SSIM are better).",
+            table=reference_summary(references, evals, vgg, gan),
+        )
+    )
+
+    blocks.append(Block("heading", "Figures"))
+    for key in ("fig3", "fig4", "fig5", "fig6", "fig7"):
+        if key in figures:
+            path, caption = figures[key]
+            blocks.append(Block("figure", caption, path=path))
+
+    blocks.append(Block("heading", "Mixed-model ANOVA"))
+    blocks.append(
+        Block(
+            "text",
+            "Per response, y ~ LR * W_per * W_adv + (1 | test image), REML; type-III F tests with "
+            "Satterthwaite denominator df. Responses: "
+            + ", ".join(response_label(r) for r in RESPONSES)
+            + ".",
+        )
+    )
+    blocks.append(Block("table", table=stats.anova[list(ANOVA_COLUMNS)]))
+    if stats.variance is not None:
+        blocks.append(Block("table", "Variance components (model scale).", table=stats.variance))
+    if stats.tukey is not None:
+        tukey = stats.tukey
+        main = tukey[
+            (tukey["family"] == "w_adv")
+            & (tukey["response"] == "ge")
+            & ((tukey["a_w_adv"] == 0) | (tukey["b_w_adv"] == 0))
+        ]
+        if not main.empty:
+            columns = ["a_w_adv", "b_w_adv", "estimate", "se", "df", "t_ratio", "p_adj"]
+            blocks.append(
+                Block(
+                    "table",
+                    "Tukey HSD, main effect of W_adv on ln(GE) (averaged over W_per and LR): each "
+                    "W_adv level against W_adv = 0 (estimate = a - b). All families: "
+                    "stats/tukey.csv.",
+                    table=main[columns],
+                )
+            )
+
+    blocks.append(Block("heading", "Model diagnostics"))
+    if stats.diagnostics is not None:
+        blocks.append(
+            Block(
+                "table",
+                "Residual normality and homoscedasticity per response, raw and log scale.",
+                table=stats.diagnostics,
+            )
+        )
+    for png in sorted(stats_dir.glob("*.png")):
+        blocks.append(Block("figure", f"Diagnostics: {png.stem}", path=png))
+    if stats.diagnostics is None and not list(stats_dir.glob("*.png")):
+        blocks.append(Block("text", "No diagnostics were written by the statistics stage."))
+
+    blocks.append(Block("heading", "Settings"))
+    settings = pd.DataFrame(flatten(config), columns=["key", "value"])
+    blocks.append(Block("table", "The whole study configuration of this run.", table=settings))
+    return blocks
+
+
+def check_dataset(dataset: Mapping[str, str | Path]) -> None:
+    """DataError naming the first missing dataset key (``hq``, ``lq``, ``samples``)."""
+    for key in ("hq", "lq", "samples"):
+        if key not in dataset:
+            raise DataError(f"report: dataset path {key!r} not given")

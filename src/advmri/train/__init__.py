@@ -1,0 +1,20 @@
+"""Training: L1 pretraining of the generator and one fine-tuning run per grid cell."""
+
+from advmri.train.data import TrainingData, load_training_data
+from advmri.train.loop import train_network
+from advmri.train.settings import (
+    checkpoint_every,
+    effective_finetune_settings,
+    effective_pretrain_settings,
+    settings_hash,
+)
+
+__all__ = [
+    "TrainingData",
+    "checkpoint_every",
+    "effective_finetune_settings",
+    "effective_pretrain_settings",
+    "load_training_data",
+    "settings_hash",
+    "train_network",
+]

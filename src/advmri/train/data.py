@@ -1,0 +1,83 @@
+"""The training and validation arrays of the dataset stage's output, as tensors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from advmri.errors import DataError
+
+
+@dataclass
+class TrainingData:
+    """LQ inputs and HQ targets, ``(N, 1, H, W)`` float32 in [0, 1], for train and val."""
+
+    train_lq: torch.Tensor
+    train_hq: torch.Tensor
+    val_lq: torch.Tensor
+    val_hq: torch.Tensor
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return int(self.train_lq.shape[-2]), int(self.train_lq.shape[-1])
+
+
+def split_indices(samples: pd.DataFrame, split: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Row indices (``samples.sample``) of each split; a sample's split is its subject's.
+
+    Raises
+    ------
+    DataError
+        A subject of ``samples`` is missing from ``split``, or a split name is unknown.
+    """
+    subject_split = dict(zip(split["subject"].astype(str), split["split"], strict=True))
+    subjects = samples["subject"].astype(str)
+    missing = sorted(set(subjects) - set(subject_split))
+    if missing:
+        raise DataError(f"split.csv has no row for subject {missing[0]} of samples.csv")
+    unknown = sorted(set(subject_split.values()) - {"train", "val", "test"})
+    if unknown:
+        raise DataError(f"split.csv: unknown split {unknown[0]!r} (train, val or test)")
+    labels = subjects.map(subject_split).to_numpy()
+    rows = samples["sample"].to_numpy()
+    return {name: np.sort(rows[labels == name]) for name in ("train", "val", "test")}
+
+
+def load_training_data(
+    hq: str | Path, lq: str | Path, samples: str | Path, split: str | Path
+) -> TrainingData:
+    """Load the train and val samples of ``hq.npy``/``lq.npy`` (the test split is not read).
+
+    Raises
+    ------
+    DataError
+        Arrays of different or non-3-D shape, a samples table of another length, an empty
+        training split.
+    """
+    hq_all = np.load(hq, mmap_mode="r")
+    lq_all = np.load(lq, mmap_mode="r")
+    if hq_all.ndim != 3 or hq_all.shape != lq_all.shape:
+        raise DataError(
+            f"{hq} {tuple(hq_all.shape)} and {lq} {tuple(lq_all.shape)} must be two (N, H, W) "
+            "arrays of one shape"
+        )
+    table = pd.read_csv(samples)
+    if len(table) != hq_all.shape[0]:
+        raise DataError(f"{samples} has {len(table)} rows for {hq_all.shape[0]} images in {hq}")
+    indices = split_indices(table, pd.read_csv(split))
+    if indices["train"].size == 0:
+        raise DataError(f"{split} puts no subject in the train split; nothing to train on")
+
+    def tensor(array: np.ndarray, rows: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(array[rows], dtype=np.float32)).unsqueeze(1)
+
+    return TrainingData(
+        train_lq=tensor(lq_all, indices["train"]),
+        train_hq=tensor(hq_all, indices["train"]),
+        val_lq=tensor(lq_all, indices["val"]),
+        val_hq=tensor(hq_all, indices["val"]),
+    )

@@ -1,0 +1,120 @@
+"""Effective settings: exactly what determines one network, nothing else.
+
+A training rule passes these as Snakemake ``params``; Snakemake reruns a job when its params change,
+so a setting belongs here iff changing it changes the trained weights. That is why the grid lists
+are absent (adding a W_adv value must not retrain the other cells), why ``checkpoint_every`` is
+absent (a resumed run is bit-identical to an uninterrupted one), and why a VGG-Enhanced cell
+(W_adv = 0) carries no discriminator settings.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+
+from advmri.errors import ConfigError
+from advmri.grid import Cell
+
+#: Keys of a stage's section that steer the run but do not change the weights.
+RUN_ONLY_KEYS = ("checkpoint_every",)
+
+
+def _canonical(value: object) -> object:
+    """A JSON round trip with sorted keys: stable order and built-in types only."""
+    return json.loads(json.dumps(value, sort_keys=True))
+
+
+def settings_hash(settings: dict) -> str:
+    """SHA-256 (hex, 16 characters) of ``settings`` serialised as sorted-key JSON."""
+    text = json.dumps(settings, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def effective_pretrain_settings(config: dict) -> dict:
+    """What determines the pretrained generator: seed, generator, ``pretrain`` section, compute."""
+    pretrain = {k: v for k, v in config["pretrain"].items() if k not in RUN_ONLY_KEYS}
+    return _canonical(
+        {
+            "stage": "pretrain",
+            "seed": config["seed"],
+            "model": {"generator": config["model"]["generator"]},
+            "pretrain": pretrain,
+            "compute": config["compute"],
+        }
+    )
+
+
+def cell_overrides(config: dict) -> dict[str, dict]:
+    """``finetune.cell_overrides`` keyed by canonical cell name, checked against ``finetune``.
+
+    Raises
+    ------
+    ConfigError
+        A key is not a cell name, or an override names a setting ``finetune`` does not have.
+    """
+    raw = config["finetune"].get("cell_overrides") or {}
+    allowed = set(config["finetune"]) - {"cell_overrides"}
+    overrides: dict[str, dict] = {}
+    for name, override in raw.items():
+        try:
+            canonical = Cell.parse(str(name)).name
+        except ValueError as error:
+            raise ConfigError(
+                f"finetune.cell_overrides: {name!r} is not a cell name like wper1_wadv0.5_lr0.01"
+            ) from error
+        if not isinstance(override, dict):
+            raise ConfigError(f"finetune.cell_overrides.{name} must be a mapping of settings")
+        unknown = sorted(set(override) - allowed)
+        if unknown:
+            raise ConfigError(
+                f"finetune.cell_overrides.{name}: {unknown[0]!r} is not a finetune setting "
+                f"(one of {', '.join(sorted(allowed))})"
+            )
+        if canonical in overrides:
+            raise ConfigError(f"finetune.cell_overrides names cell {canonical} twice")
+        overrides[canonical] = override
+    return overrides
+
+
+def finetune_section(config: dict, cell: Cell) -> dict:
+    """The ``finetune`` section for ``cell``: defaults merged with the cell's override."""
+    section = {k: copy.deepcopy(v) for k, v in config["finetune"].items() if k != "cell_overrides"}
+    section.update(copy.deepcopy(cell_overrides(config).get(cell.name, {})))
+    return section
+
+
+def effective_finetune_settings(config: dict, cell: Cell) -> dict:
+    """Everything that determines ``cell``'s fine-tuned network, and nothing else.
+
+    Returns
+    -------
+    dict
+        ``stage``, ``seed``, ``model`` (generator; discriminator only when W_adv > 0),
+        ``perceptual`` (only when W_per > 0), ``finetune`` (merged with the cell's override,
+        without ``checkpoint_every``), ``compute``, ``cell`` (name, w_per, w_adv, lr) and
+        ``pretrain_hash`` (:func:`settings_hash` of :func:`effective_pretrain_settings`).
+        Sorted keys, built-in types only.
+    """
+    finetune = {k: v for k, v in finetune_section(config, cell).items() if k not in RUN_ONLY_KEYS}
+    model = {"generator": config["model"]["generator"]}
+    if cell.adversarial:
+        model["discriminator"] = config["model"]["discriminator"]
+    settings = {
+        "stage": "finetune",
+        "seed": config["seed"],
+        "model": model,
+        "finetune": finetune,
+        "compute": config["compute"],
+        "cell": {"name": cell.name, "w_per": cell.w_per, "w_adv": cell.w_adv, "lr": cell.lr},
+        "pretrain_hash": settings_hash(effective_pretrain_settings(config)),
+    }
+    if cell.w_per > 0:
+        settings["perceptual"] = config["perceptual"]
+    return _canonical(settings)
+
+
+def checkpoint_every(config: dict, cell: Cell | None = None) -> int:
+    """Epochs between checkpoints of the pretraining (``cell=None``) or of ``cell``'s run."""
+    section = config["pretrain"] if cell is None else finetune_section(config, cell)
+    return int(section["checkpoint_every"])

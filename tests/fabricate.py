@@ -1,0 +1,63 @@
+"""Small data the tests and benchmarks make themselves: an OASIS-1 tree and tiny study configs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from advmri.data.oasis1 import OASIS_GRID
+
+T1_NAME = "{session}_mpr_n4_anon_111_t88_masked_gfc"
+
+
+def synthetic_labels(shift: int = 0) -> np.ndarray:
+    """A brain-like FSL FAST label volume on the OASIS grid (RAS order): nested ellipsoids of
+    WM (3) inside GM (2) inside CSF (1), shifted by ``shift`` voxels along x to vary sessions."""
+    x, y, z = np.meshgrid(*(np.arange(n) - n / 2 for n in OASIS_GRID), indexing="ij")
+    radius = np.sqrt(((x - shift) / 70) ** 2 + (y / 88) ** 2 + (z / 70) ** 2)
+    labels = np.zeros(OASIS_GRID, dtype=np.uint8)
+    labels[radius < 1.0] = 1
+    labels[radius < 0.93] = 2
+    labels[radius < 0.75] = 3
+    # a ventricle-like CSF hole so the maps are not trivially nested
+    labels[(np.abs(x - shift) < 6) & (np.abs(y) < 25) & (np.abs(z) < 20)] = 1
+    return labels
+
+
+def write_analyze(path: Path, data_ras: np.ndarray) -> None:
+    """Write ``data_ras`` (x, y, z) as an Analyze 7.5 pair with a trailing unit time axis.
+
+    Analyze stores no orientation; nibabel reads it as radiological (LAS), so the x axis is stored
+    reversed, which is how the reader gets RAS back.
+    """
+    data = np.ascontiguousarray(data_ras[::-1])[..., None]
+    image = nib.AnalyzeImage(data, np.diag([-1.0, 1.0, 1.0, 1.0]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.to_filename(str(path.with_suffix(".hdr")))
+
+
+def write_oasis_session(root: Path, session: str, shift: int = 0) -> Path:
+    """One session folder in the OASIS-1 release layout; returns the session folder."""
+    labels = synthetic_labels(shift)
+    t1 = np.select([labels == 3, labels == 2, labels == 1], [900, 600, 200], 0).astype(np.int16)
+    folder = root / session
+    name = T1_NAME.format(session=session)
+    write_analyze(folder / "PROCESSED" / "MPRAGE" / "T88_111" / f"{name}.img", t1)
+    write_analyze(folder / "FSL_SEG" / f"{name}_fseg.img", labels)
+    return folder
+
+
+def write_oasis_tree(root: Path, sessions: list[str]) -> Path:
+    for index, session in enumerate(sessions):
+        write_oasis_session(root, session, shift=(index % 5) - 2)
+    return root
+
+
+#: Overrides (merged over config.yaml) for a study small enough for a test: 5 subjects x 2 samples.
+TINY_STUDY = {
+    "data": {"mni152": {"n_subjects": 5, "first_slice": 60, "slice_spacing": 9}},
+    "synthesis": {"samples_per_subject": 2, "preview_samples": 2},
+    "split": {"test_fraction": 0.2, "val_fraction": 0.25},
+}
