@@ -9,6 +9,9 @@ import numpy as np
 
 from advmri.data.oasis1 import OASIS_GRID
 
+#: The repository root (tests import it from here: several conftest.py files make `conftest` ambiguous).
+REPO = Path(__file__).resolve().parents[1]
+
 T1_NAME = "{session}_mpr_n4_anon_111_t88_masked_gfc"
 
 

@@ -6,7 +6,7 @@ import yaml
 from advmri.config import deep_update, load_config, validate_config
 from advmri.errors import ConfigError
 
-from conftest import REPO
+from fabricate import REPO
 
 
 def test_repository_configs_are_valid():

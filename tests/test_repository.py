@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from fabricate import REPO
 
 BIN = Path(sys.executable).parent
 

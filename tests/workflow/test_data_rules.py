@@ -8,8 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO
-from fabricate import TINY_STUDY
+from fabricate import REPO, TINY_STUDY
 
 CONTRACT = [
     "results/dataset/hq.npy",
