@@ -6,10 +6,14 @@ configfile: "config.yaml"
 
 
 include: "rules/common.smk"
+include: "rules/cluster.smk"
 include: "rules/data.smk"
+include: "rules/train.smk"
+include: "rules/evaluate.smk"
+include: "rules/report.smk"
 
 
 rule all:
-    default_target: True
     input:
         study_targets(),
+    default_target: True

@@ -22,4 +22,5 @@ def study_targets():
     return [
         "results/dataset/preview.png",
         "results/split/split.csv",
+        "results/report/report.html",
     ]

@@ -8,7 +8,7 @@ import pytest
 
 from advmri.errors import DataError
 from advmri.grid import Cell
-from advmri.report.build import figure_winners, make_figures, read_stats
+from advmri.report.build import figure_winners, read_stats
 from advmri.report.examples import example_images
 from advmri.report.figures import (
     plot_distributions,
@@ -36,7 +36,9 @@ def test_fig3_summarises_every_response_and_network_at_the_chosen_w_per(study, t
     assert set(written["w_per"]) == {1.0}
     # means on the model scale: ln for GE
     at = evals[(evals["w_per"] == 1.0) & (evals["w_adv"] == 0.5) & (evals["lr"] == 0.01)]
-    row = written[(written["response"] == "ge") & (written["w_adv"] == 0.5) & (written["lr"] == 0.01)]
+    row = written[
+        (written["response"] == "ge") & (written["w_adv"] == 0.5) & (written["lr"] == 0.01)
+    ]
     assert row["mean"].item() == pytest.approx(np.log(at["ge"]).mean())
     assert row["n"].item() == len(at)
 
@@ -50,7 +52,9 @@ def test_fig3_refuses_a_w_per_outside_the_grid(study, tmp_path):
 def test_fig4_marks_exactly_the_two_table1_winners(study, tmp_path):
     stats = read_stats(study.stats_dir)
     vgg, gan = figure_winners(stats, 1.0)
-    rows = plot_interaction_lr(stats.emmeans, 1.0, vgg, gan, tmp_path / "f4.png", tmp_path / "f4.csv")
+    rows = plot_interaction_lr(
+        stats.emmeans, 1.0, vgg, gan, tmp_path / "f4.png", tmp_path / "f4.csv"
+    )
     assert is_png(tmp_path / "f4.png")
     written = pd.read_csv(tmp_path / "f4.csv")
     assert len(written) == len(rows) == 5 * len(study.grid["w_adv"]) * len(study.grid["lr"])
@@ -84,7 +88,11 @@ def test_fig5_marks_one_optimal_w_adv_per_w_per_in_the_better_direction(study, t
 
 @pytest.mark.parametrize(
     ("bbox", "shape"),
-    [((60, 50, 74, 60), (208, 176)), ((0, 0, 5, 5), (208, 176)), ((180, 150, 208, 176), (208, 176))],
+    [
+        ((60, 50, 74, 60), (208, 176)),
+        ((0, 0, 5, 5), (208, 176)),
+        ((180, 150, 208, 176), (208, 176)),
+    ],
 )
 def test_zoom_window_is_square_inside_the_image_and_holds_the_box(bbox, shape):
     r0, c0, r1, c1 = zoom_window(bbox, shape)
@@ -105,11 +113,18 @@ def test_examples_figure_shows_four_columns_per_sample_with_the_images_scores(st
     evals = load_evaluations(study.eval_csvs)
     scores = evals[(evals["w_per"] == vgg.w_per) & (evals["w_adv"] == gan.w_adv)]
     scores = scores[scores["lr"] == gan.lr].assign(network=gan.name)
-    table = plot_examples(samples, images, networks, scores, "t", tmp_path / "f6.png", tmp_path / "f6.csv")
+    table = plot_examples(
+        samples, images, networks, scores, "t", tmp_path / "f6.png", tmp_path / "f6.csv"
+    )
     assert is_png(tmp_path / "f6.png")
     written = pd.read_csv(tmp_path / "f6.csv")
     assert len(written) == len(table) == 4 * len(study.example_samples)
-    assert list(written["column"][:4]) == ["LQ input", "VGG-Enhanced", "VGG+GAN-Enhanced", "Ground truth"]
+    assert list(written["column"][:4]) == [
+        "LQ input",
+        "VGG-Enhanced",
+        "VGG+GAN-Enhanced",
+        "Ground truth",
+    ]
     gan_rows = written[written["network"] == gan.name]
     assert gan_rows["ge"].notna().all()
     assert written[written["network"] == "input"]["ge"].isna().all()
@@ -118,18 +133,3 @@ def test_examples_figure_shows_four_columns_per_sample_with_the_images_scores(st
 def test_examples_refuse_a_network_without_an_examples_file(study):
     with pytest.raises(DataError, match="no examples file for wper9_wadv0_lr0.01"):
         example_images(Cell(9, 0, 0.01), Cell(9, 1, 0.01), {}, study.dataset)
-
-
-def test_make_figures_writes_figures_3_to_7_with_their_csvs(study, tmp_path):
-    figures = make_figures(
-        load_evaluations(study.eval_csvs),
-        read_stats(study.stats_dir),
-        {p.stem: p for p in study.examples},
-        study.dataset,
-        1.0,
-        0.01,
-        tmp_path,
-    )
-    assert sorted(figures) == ["fig3", "fig4", "fig5", "fig6", "fig7"]
-    for png, caption in figures.values():
-        assert is_png(png) and png.with_suffix(".csv").is_file() and caption

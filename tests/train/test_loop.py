@@ -7,6 +7,7 @@ import math
 import pandas as pd
 import pytest
 import torch
+from tiny_training import make_tiny_config, make_tiny_data
 
 from advmri.errors import TrainingError
 from advmri.grid import Cell
@@ -16,6 +17,16 @@ from advmri.train import (
     effective_pretrain_settings,
     train_network,
 )
+
+
+@pytest.fixture
+def tiny_config() -> dict:
+    return make_tiny_config()
+
+
+@pytest.fixture
+def tiny_data():
+    return make_tiny_data()
 
 
 class Killed(Exception):
@@ -158,6 +169,24 @@ def test_checkpoint_written_under_other_settings_is_not_resumed(
     assert list(pd.read_csv(out / "train_log.csv")["epoch"]) == [1, 2, 3]
 
 
+def test_checkpoint_of_a_run_on_other_data_is_not_resumed(
+    tiny_config, tiny_data, tmp_path, pretrained
+):
+    cell = Cell(1.0, 0.1, 0.001)
+    _finetune(tiny_config, tiny_data, tmp_path, cell, pretrained)
+    tiny_data.train_hq[0] += 0.01  # e.g. the dataset was synthesised again with another setting
+    epochs_run = []
+    _finetune(
+        tiny_config,
+        tiny_data,
+        tmp_path,
+        cell,
+        pretrained,
+        on_epoch_end=lambda epoch, row: epochs_run.append(epoch),
+    )
+    assert epochs_run == [1, 2, 3, 4]
+
+
 def test_nan_loss_stops_naming_cell_epoch_and_term_and_keeps_last_checkpoint(
     tiny_config, tiny_data, tmp_path, pretrained
 ):
@@ -207,3 +236,10 @@ def test_cosine_schedule_decays_the_logged_learning_rate(
     lrs = pd.read_csv(out / "train_log.csv")["lr"].tolist()
     assert lrs[0] == pytest.approx(0.01)
     assert all(a > b for a, b in zip(lrs, lrs[1:], strict=False))
+
+
+def test_training_without_validation_images_leaves_val_l1_empty(tiny_config, tmp_path):
+    data = make_tiny_data(n_val=0)
+    generator = _pretrain(tiny_config, data, tmp_path)
+    log = pd.read_csv(generator.parent / "train_log.csv")
+    assert log["val_l1"].isna().all() and log["l1"].notna().all()

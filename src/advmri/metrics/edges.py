@@ -74,7 +74,8 @@ class EdgeSegments:
 def directions() -> np.ndarray:
     """Unit vectors (8, 2) as (d_row, d_col) for 0, 45, ..., 315 degrees (see module doc)."""
     theta = np.deg2rad(DIRECTIONS_DEG)
-    return np.stack([-np.sin(theta), np.cos(theta)], axis=1)
+    unit = np.stack([-np.sin(theta), np.cos(theta)], axis=1)
+    return np.where(np.abs(unit) < 1e-12, 0.0, unit)  # exact zeros on the axes
 
 
 def _check_mask(mask: np.ndarray) -> np.ndarray:

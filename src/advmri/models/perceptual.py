@@ -116,7 +116,8 @@ def _features_state(state: dict, last_index: int, origin: str) -> dict[str, torc
     """The ``features`` entries of ``state`` (prefix stripped), checked for the layers needed."""
     if any(key.startswith("features.") for key in state):
         state = {k[len("features.") :]: v for k, v in state.items() if k.startswith("features.")}
-    needed = vgg19_features(last_index).state_dict()
+    with torch.random.fork_rng(devices=[]):  # building the reference must not move the RNG
+        needed = vgg19_features(last_index).state_dict()
     selected = {}
     for key, reference in needed.items():
         if key not in state:
@@ -186,7 +187,14 @@ class PerceptualLoss(nn.Module):
         self.criterion = criterion
         self.indices = [VGG19_CONV_INDEX[name] for name in layers]
         last_index = max(self.indices)
-        self.features = vgg19_features(last_index)
+        # fork_rng: neither building nor the seeded draw may move the caller's global RNG stream
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seed))
+            self.features = vgg19_features(last_index)
+            for module in self.features:
+                if isinstance(module, nn.Conv2d):  # torchvision's VGG initialisation
+                    nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+                    nn.init.zeros_(module.bias)
         if weights == "imagenet":
             state = _features_state(
                 _load_imagenet_state_dict(), last_index, f"ImageNet file {imagenet_weights_file()}"
@@ -201,14 +209,7 @@ class PerceptualLoss(nn.Module):
             )
             self.features.load_state_dict(state)
             self.description = f"VGG19 weights from file {weights_path}"
-        elif weights == "random":
-            # fork_rng: the seeded draw must not move the caller's global RNG stream
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(int(seed))
-                for module in self.features:
-                    if isinstance(module, nn.Conv2d):  # torchvision's VGG initialisation
-                        nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-                        nn.init.zeros_(module.bias)
+        elif weights == "random":  # keep the seeded initialisation above
             self.description = f"{RANDOM_FLAG} (seeded random weights, seed {int(seed)})"
         else:
             raise ConfigError(f"perceptual.weights = {weights!r}; use imagenet, file or random")

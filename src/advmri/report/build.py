@@ -425,7 +425,10 @@ def _blocks(
                 if selection == "all"
                 else " (winners picked on one half of the test images, tested on the other)."
             )
-            + " Directions come from the estimated marginal means; p from Table 1 unless noted.",
+            + " Directions come from the estimated marginal means, p-values from Table 1 (the "
+            "last row: the mixed-model ANOVA). Column p: for claims about every group the largest "
+            "p among the groups, for claims about most groups the median, for the ECE claim the "
+            "smallest p among the groups where ECE rose.",
         )
     )
     blocks.append(Block("table", table=findings_table(findings)))
@@ -522,7 +525,13 @@ def _blocks(
             )
         )
     for png in sorted(stats_dir.glob("*.png")):
-        blocks.append(Block("figure", f"Diagnostics: {png.stem}", path=png))
+        blocks.append(
+            Block(
+                "figure",
+                f"Model diagnostics written by the statistics stage ({png.name}).",
+                path=png,
+            )
+        )
     if stats.diagnostics is None and not list(stats_dir.glob("*.png")):
         blocks.append(Block("text", "No diagnostics were written by the statistics stage."))
 

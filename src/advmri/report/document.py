@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +27,6 @@ class Block:
     table: pd.DataFrame | None = None
     path: Path | None = None
     level: int = 2
-    extra: dict = field(default_factory=dict)
 
 
 def format_p(p: float) -> str:

@@ -7,22 +7,22 @@ values, so a 2-level demo grid and the paper's 18 W_adv levels both read well.
 
 from __future__ import annotations
 
+import textwrap
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
 
-matplotlib.use("Agg")  # files only; never open a window on a cluster node
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-from matplotlib.patches import Rectangle  # noqa: E402
-
-from advmri.errors import DataError  # noqa: E402
-from advmri.grid import Cell, format_number  # noqa: E402
-from advmri.report.tables import (  # noqa: E402
+from advmri.errors import DataError
+from advmri.grid import Cell, format_number
+from advmri.report.tables import (
     BETTER,
     RESPONSES,
     check_level,
@@ -43,17 +43,23 @@ def _levels(values: pd.Series) -> list[float]:
     return sorted({float(v) for v in values})
 
 
-def _dodge(n_lines: int, width: float = 0.5) -> np.ndarray:
-    """Horizontal offsets that keep ``n_lines`` error bars at one level apart."""
+def _dodge(n_lines: int, step: float = 0.16, width: float = 0.6) -> np.ndarray:
+    """Horizontal offsets that keep ``n_lines`` error bars at one level apart (within ``width``)."""
     if n_lines == 1:
         return np.zeros(1)
-    return np.linspace(-width / 2, width / 2, n_lines)
+    span = min(width, step * (n_lines - 1))
+    return np.linspace(-span / 2, span / 2, n_lines)
 
 
-def _save(fig: plt.Figure, path: Path) -> None:
+def _title(fig: Figure, text: str) -> None:
+    """A suptitle wrapped to the figure's width, so long titles do not widen the PNG."""
+    chars = int(fig.get_figwidth() * 11)  # ~11 characters per inch at 10 pt
+    fig.suptitle(textwrap.fill(text, chars), fontsize=10, y=1.0)
+
+
+def _save(fig: Figure, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=DPI, bbox_inches="tight")
-    plt.close(fig)
 
 
 def _panel_width(n_positions: int) -> float:
@@ -113,36 +119,34 @@ def plot_distributions(
     long["LR"] = pd.Categorical(
         long["lr"].map(format_number), categories=[format_number(v) for v in lrs]
     )
-    fig, axes = plt.subplots(
-        len(RESPONSES),
-        1,
-        figsize=(_panel_width(len(w_advs) * len(lrs)), 2.6 * len(RESPONSES)),
-        sharex=True,
-        squeeze=False,
-    )
+    fig = Figure(figsize=(_panel_width(len(w_advs) * len(lrs)), 2.6 * len(RESPONSES)))
+    axes = fig.subplots(len(RESPONSES), 1, sharex=True, squeeze=False)
     for ax, response in zip(axes[:, 0], RESPONSES, strict=True):
         data = long[long["response"] == response]
         if data.empty:
             ax.text(0.5, 0.5, "no finite values", ha="center", va="center", transform=ax.transAxes)
         else:
-            sns.boxplot(
-                data=data,
-                x="W_adv",
-                y="value",
-                hue="LR",
-                palette=list(LR_COLOURS[: len(lrs)]),
-                showmeans=True,
-                meanprops={
-                    "marker": "D",
-                    "markerfacecolor": "white",
-                    "markeredgecolor": "black",
-                    "markersize": 4,
-                },
-                fliersize=1.0,
-                linewidth=0.7,
-                ax=ax,
-                legend=ax is axes[0, 0],
-            )
+            with warnings.catch_warnings():
+                # seaborn 0.13 passes matplotlib 3.11's deprecated ``vert``; not ours to fix
+                warnings.simplefilter("ignore", DeprecationWarning)
+                sns.boxplot(
+                    data=data,
+                    x="W_adv",
+                    y="value",
+                    hue="LR",
+                    palette=list(LR_COLOURS[: len(lrs)]),
+                    showmeans=True,
+                    meanprops={
+                        "marker": "D",
+                        "markerfacecolor": "white",
+                        "markeredgecolor": "black",
+                        "markersize": 4,
+                    },
+                    fliersize=1.0,
+                    linewidth=0.7,
+                    ax=ax,
+                    legend=ax is axes[0, 0],
+                )
         ax.set_ylabel(response_label(response))
         ax.set_xlabel("")
         ax.grid(axis="y", alpha=0.3)
@@ -150,29 +154,24 @@ def plot_distributions(
     axes[-1, 0].tick_params(axis="x", rotation=45 if len(w_advs) > 6 else 0)
     if axes[0, 0].get_legend() is not None:
         sns.move_legend(axes[0, 0], "lower left", bbox_to_anchor=(1.0, 0.0), title="LR")
-    fig.suptitle(
+    _title(
+        fig,
         f"Fig 3. Per-image distributions at W_per = {format_number(w_per)} "
         "(box: quartiles; diamond: mean)",
-        y=1.0,
     )
     fig.tight_layout()
     _save(fig, Path(png))
     return summary
 
 
-def _interaction_axes(n_levels: int) -> tuple[plt.Figure, np.ndarray]:
-    fig, axes = plt.subplots(
-        len(RESPONSES),
-        1,
-        figsize=(_panel_width(1.6 * n_levels), 2.5 * len(RESPONSES)),
-        sharex=True,
-        squeeze=False,
-    )
+def _interaction_axes(n_levels: int) -> tuple[Figure, np.ndarray]:
+    fig = Figure(figsize=(_panel_width(1.6 * n_levels), 2.5 * len(RESPONSES)))
+    axes = fig.subplots(len(RESPONSES), 1, sharex=True, squeeze=False)
     return fig, axes[:, 0]
 
 
 def _draw_lines(
-    ax: plt.Axes,
+    ax: Axes,
     rows: pd.DataFrame,
     line_factor: str,
     line_levels: Sequence[float],
@@ -279,11 +278,10 @@ def plot_interaction_lr(
         ax.set_ylabel(response_label(response))
     axes[0].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
     _finish_interaction(axes, w_advs)
-    fig.suptitle(
+    _title(
+        fig,
         f"Fig 4. W_adv x LR at W_per = {format_number(w_per)}: estimated marginal means, 95% CI "
         f"(red: {best_vgg.name}; green: {best_gan.name})",
-        y=1.0,
-        fontsize=10,
     )
     fig.tight_layout()
     _save(fig, Path(png))
@@ -339,7 +337,7 @@ def plot_interaction_wper(
             )
         ax.set_ylabel(response_label(response))
     handles, labels = axes[0].get_legend_handles_labels()
-    star = plt.Line2D(
+    star = Line2D(
         [], [], marker="*", color="grey", markeredgecolor="black", markersize=11, linestyle=""
     )
     axes[0].legend(
@@ -351,11 +349,10 @@ def plot_interaction_wper(
         frameon=False,
     )
     _finish_interaction(axes, w_advs)
-    fig.suptitle(
+    _title(
+        fig,
         f"Fig 5. W_adv x W_per at LR = {format_number(lr)}: estimated marginal means, 95% CI "
         "(star: each W_per's optimal W_adv)",
-        y=1.0,
-        fontsize=10,
     )
     fig.tight_layout()
     _save(fig, Path(png))
@@ -428,9 +425,8 @@ def plot_examples(
             raise DataError(
                 f"{title}: images of {column!r} have shape {stack.shape}; expected ({k}, H, W)"
             )
-    fig, axes = plt.subplots(
-        2 * k, len(titles), figsize=(2.3 * len(titles), 4.6 * k), squeeze=False
-    )
+    fig = Figure(figsize=(2.3 * len(titles), 4.6 * k))
+    axes = fig.subplots(2 * k, len(titles), squeeze=False)
     score_index = scores.set_index(["network", "sample"]) if not scores.empty else None
     records = []
     for i, (_, sample) in enumerate(samples.iterrows()):
@@ -496,7 +492,7 @@ def plot_examples(
             for ax in (whole, zoom):
                 ax.set_xticks([])
                 ax.set_yticks([])
-    fig.suptitle(title, fontsize=10, y=1.0)
+    _title(fig, title)
     fig.tight_layout()
     _save(fig, Path(png))
     table = pd.DataFrame.from_records(records)

@@ -67,10 +67,7 @@ def _range_cdf(w: np.ndarray, k: int) -> np.ndarray:
     h01 = u**2 * (3 - 2 * u)
     h11 = u**2 * (u - 1)
     out = (
-        h00 * values[i]
-        + h10 * step * slopes[i]
-        + h01 * values[i + 1]
-        + h11 * step * slopes[i + 1]
+        h00 * values[i] + h10 * step * slopes[i] + h01 * values[i + 1] + h11 * step * slopes[i + 1]
     )
     out = np.clip(out, 0.0, 1.0)
     out[w >= _W_MAX] = 1.0

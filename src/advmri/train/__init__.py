@@ -6,6 +6,7 @@ from advmri.train.settings import (
     checkpoint_every,
     effective_finetune_settings,
     effective_pretrain_settings,
+    finetune_settings_of,
     settings_hash,
 )
 
@@ -14,6 +15,7 @@ __all__ = [
     "checkpoint_every",
     "effective_finetune_settings",
     "effective_pretrain_settings",
+    "finetune_settings_of",
     "load_training_data",
     "settings_hash",
     "train_network",

@@ -10,6 +10,7 @@ uninterrupted one because every random draw is either seeded per epoch or restor
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 import os
 import sys
@@ -131,6 +132,15 @@ def validation_l1(
     return float(total / hq.numel())
 
 
+def fingerprint(*tensors: torch.Tensor) -> str:
+    """SHA-256 (hex, 16 characters) of the tensors' shapes and bytes (order matters)."""
+    digest = hashlib.sha256()
+    for tensor in tensors:
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
 def _save_atomic(payload: dict, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -196,6 +206,9 @@ def train_network(
     w_adv = float(settings["cell"]["w_adv"]) if finetune else 0.0
     seed = int(settings["seed"])
     digest = settings_hash(settings)
+    # A checkpoint continues only the same run: same settings, same data and, for a fine-tune,
+    # the same pretrained weights (new data or a retrained G reruns the job with equal settings).
+    data_print = fingerprint(data.train_lq, data.train_hq, data.val_lq, data.val_hq)
     checkpoint_path = Path(checkpoint_dir) / "checkpoint.pt"
     if keep not in ("last", "best_val"):
         raise ConfigError(f"{stage}.keep = {keep!r}; use last or best_val")
@@ -239,6 +252,8 @@ def train_network(
                 f"model.generator asks for {generator.architecture}; rerun the pretrain rule"
             )
         generator.load_state_dict(pretrained.state_dict())
+        data_print += fingerprint(*pretrained.state_dict().values())
+    run_key = settings_hash({"settings": digest, "inputs": data_print})
     discriminator = None
     if w_adv > 0:  # W_adv = 0 (VGG-Enhanced) builds and steps no discriminator
         disc = settings["model"]["discriminator"]
@@ -276,16 +291,18 @@ def train_network(
                 f"{label}: checkpoint {checkpoint_path} is unreadable ({type(error).__name__}); "
                 "delete it to start this network over"
             ) from error
-        if state.get("format") != CHECKPOINT_FORMAT or state.get("settings_hash") != digest:
-            # the settings changed (that is why Snakemake reran the job): start over, and the
-            # first new checkpoint replaces the stale one
+        if state.get("format") != CHECKPOINT_FORMAT or state.get("run_key") != run_key:
+            # the settings, data or pretrained G changed (that is why Snakemake reran the job):
+            # start over; the first new checkpoint replaces the stale one
+            what = "settings" if state.get("settings_hash") != digest else "data or pretrained G"
             logger.warning(
-                "%s: ignoring checkpoint %s written under other settings (hash %s, now %s); "
+                "%s: ignoring checkpoint %s written with other %s (run key %s, now %s); "
                 "training from epoch 0",
                 label,
                 checkpoint_path,
-                state.get("settings_hash"),
-                digest,
+                what,
+                state.get("run_key"),
+                run_key,
             )
         else:
             generator.load_state_dict(state["generator"])
@@ -309,6 +326,7 @@ def train_network(
             {
                 "format": CHECKPOINT_FORMAT,
                 "settings_hash": digest,
+                "run_key": run_key,
                 "name": name,
                 "epoch": epoch,
                 "generator": clean_state_dict(generator),
@@ -372,8 +390,9 @@ def train_network(
                 sums[key] = sums.get(key, 0) + value.double() * index.numel()
         means = {key: float(value) / n_train for key, value in sums.items()}
         val = validation_l1(g_forward, data.val_lq, data.val_hq, batch_size, prepare, autocast)
+        checked = {**means, "val_l1": val} if data.val_lq.shape[0] else means  # NaN if no val
         for term in (*_LOSS_TERMS, "val_l1"):
-            value = val if term == "val_l1" else means.get(term)
+            value = checked.get(term)
             if value is not None and not math.isfinite(value):
                 kept = (
                     f"the checkpoint of epoch {checkpoint_epoch} is kept in {checkpoint_path}"
@@ -425,6 +444,7 @@ def train_network(
         "name": name,
         "settings": settings,
         "settings_hash": digest,
+        "inputs_fingerprint": data_print,
         "perceptual_weights": weights_note,
         "epochs_run": epochs,
         "kept": keep,

@@ -114,6 +114,26 @@ def effective_finetune_settings(config: dict, cell: Cell) -> dict:
     return _canonical(settings)
 
 
+def finetune_settings_of(config: dict, cell_name: str) -> dict:
+    """:func:`effective_finetune_settings` of the cell named ``cell_name`` (a rule's wildcard).
+
+    Raises
+    ------
+    ConfigError
+        ``cell_name`` is not a cell name, or not in canonical form (``wper1.0`` for ``wper1``):
+        a second spelling would train the same network twice under two names.
+    """
+    try:
+        cell = Cell.parse(cell_name)
+    except ValueError as error:
+        raise ConfigError(f"{cell_name!r} is not a cell name like wper1_wadv0.5_lr0.01") from error
+    if cell.name != cell_name:
+        raise ConfigError(
+            f"cell name {cell_name} is not canonical; ask for results/networks/{cell.name}/"
+        )
+    return effective_finetune_settings(config, cell)
+
+
 def checkpoint_every(config: dict, cell: Cell | None = None) -> int:
     """Epochs between checkpoints of the pretraining (``cell=None``) or of ``cell``'s run."""
     section = config["pretrain"] if cell is None else finetune_section(config, cell)

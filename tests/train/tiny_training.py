@@ -1,11 +1,13 @@
-"""Tiny configurations and data that train in well under a second per epoch on one CPU core."""
+"""Tiny configurations and data that train in well under a second per epoch on one CPU core.
+
+(Not a conftest.py: tests/conftest.py is imported by name as ``conftest`` elsewhere.)
+"""
 
 from __future__ import annotations
 
 import copy
 
 import numpy as np
-import pytest
 import torch
 
 from advmri.train.data import TrainingData
@@ -44,8 +46,8 @@ TINY_CONFIG = {
 }
 
 
-@pytest.fixture
-def tiny_config() -> dict:
+def make_tiny_config() -> dict:
+    """A fresh copy of :data:`TINY_CONFIG` to modify."""
     return copy.deepcopy(TINY_CONFIG)
 
 
@@ -73,8 +75,3 @@ def make_tiny_data(n_train: int = 10, n_val: int = 4, size: tuple[int, int] = (1
         val_lq=lq_t[n_train:].clone(),
         val_hq=hq_t[n_train:].clone(),
     )
-
-
-@pytest.fixture
-def tiny_data() -> TrainingData:
-    return make_tiny_data()

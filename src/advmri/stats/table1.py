@@ -1,0 +1,210 @@
+"""Table 1 (SPEC section 7): best VGG-Enhanced versus best VGG+GAN-Enhanced network per group.
+
+Level I: per W_per, the best W_adv = 0 network (either LR) against the best W_adv > 0 network
+(either LR). Level II: per W_per x LR, the W_adv = 0 network against the best W_adv > 0 one.
+"Best" = smallest estimated ln(GE) cell mean. Each pair is compared on every response with an
+F test: ``paired`` = the mixed model ``y ~ net + (1 | sample)`` on the two networks' rows (with
+complete pairs and a positive image variance this is the paired F on (1, n-1)); ``pooled`` =
+the one-df contrast of the two cell means in the full model (Satterthwaite df).
+
+Winners picked and tested on the same images make the F optimistic; ``selection="split_half"``
+picks them on a seeded random half of the test images and tests on the other half.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from advmri.errors import AdvmriError, ConfigError
+from advmri.stats.analysis import ResponseFit, fit_response
+from advmri.stats.design import RESPONSES, response_values
+from advmri.stats.mixed import fit_mixed
+
+TABLE1_KEYS = ["level", "w_per", "lr", "vgg_lr", "vgg_w_adv", "gan_lr", "gan_w_adv"]
+TABLE1_COLUMNS = TABLE1_KEYS + [f"{r}_{s}" for r in RESPONSES for s in ("F", "p")]
+TESTS = ("paired", "pooled")
+SELECTIONS = ("all", "split_half")
+
+
+def select_winners(ge_fit: ResponseFit) -> pd.DataFrame:
+    """The pairs of Table 1 from the ln(GE) cell means of ``ge_fit``.
+
+    Returns
+    -------
+    DataFrame with columns ``level, w_per, lr, vgg_lr, vgg_w_adv, gan_lr, gan_w_adv``: level "I"
+    rows (lr NaN) for every W_per, then level "II" rows for every W_per x LR. Empty when the
+    grid lacks W_adv = 0 or W_adv > 0 networks.
+    """
+    cells = ge_fit.design.cell_frame()
+    cells["estimate"] = ge_fit.fit.beta
+    rows = []
+
+    def best(group: pd.DataFrame) -> pd.Series:
+        return group.loc[group["estimate"].idxmin()]
+
+    if not ((cells["w_adv"] == 0).any() and (cells["w_adv"] > 0).any()):
+        return pd.DataFrame(columns=TABLE1_KEYS)
+    for w_per, group in cells.groupby("w_per", sort=True):
+        vgg, gan = best(group[group["w_adv"] == 0]), best(group[group["w_adv"] > 0])
+        rows.append(["I", w_per, np.nan, vgg.lr, vgg.w_adv, gan.lr, gan.w_adv])
+    for (w_per, lr), group in cells.groupby(["w_per", "lr"], sort=True):
+        vgg, gan = best(group[group["w_adv"] == 0]), best(group[group["w_adv"] > 0])
+        rows.append(["II", w_per, lr, vgg.lr, vgg.w_adv, gan.lr, gan.w_adv])
+    return pd.DataFrame(rows, columns=TABLE1_KEYS)
+
+
+def _is_net(table: pd.DataFrame, lr: float, w_per: float, w_adv: float) -> np.ndarray:
+    return ((table["lr"] == lr) & (table["w_per"] == w_per) & (table["w_adv"] == w_adv)).to_numpy()
+
+
+def paired_test(
+    table: pd.DataFrame, response: str, vgg: tuple, gan: tuple, samples=None
+) -> tuple[float, float]:
+    """F and p of ``y ~ net + (1 | sample)`` on two networks' rows (net = (lr, w_per, w_adv)).
+
+    Rows with a NaN (or, under the log, non-positive) response are dropped; NaN, NaN when the
+    pair leaves too few rows to fit.
+    """
+    y = response_values(table, response)
+    is_v, is_g = _is_net(table, *vgg), _is_net(table, *gan)
+    keep = (is_v | is_g) & np.isfinite(y)
+    if samples is not None:
+        keep &= table["sample"].isin(list(samples)).to_numpy()
+    if is_g[keep].sum() == 0 or is_v[keep].sum() == 0:
+        return np.nan, np.nan
+    _, sample = np.unique(table["sample"].to_numpy()[keep], return_inverse=True)
+    try:
+        fit = fit_mixed(y[keep], is_g[keep].astype(np.int64), sample.astype(np.int64))
+    except AdvmriError:
+        return np.nan, np.nan
+    test = fit.f_test(np.array([[-1.0, 1.0]]))
+    return test["F"], test["p"]
+
+
+def pooled_test(rf: ResponseFit, vgg: tuple, gan: tuple) -> tuple[float, float]:
+    """F = t^2 and p of the contrast gan - vgg between two cell means of the full model."""
+    cells = rf.design.cells
+    L = np.zeros(rf.design.n_cells)
+    L[np.flatnonzero(np.all(cells == np.array(gan), axis=1))] = 1.0
+    L[np.flatnonzero(np.all(cells == np.array(vgg), axis=1))] = -1.0
+    c = rf.fit.contrasts(L[None, :])
+    F = float(c["t"][0] ** 2)
+    return F, float(sps.f.sf(F, 1, c["df"][0]))
+
+
+def split_samples(table: pd.DataFrame, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded random halves of the test images: (selection half, test half), each sorted."""
+    samples = np.unique(table["sample"].to_numpy())
+    order = np.random.default_rng(seed).permutation(samples.size)
+    half = samples.size // 2
+    return np.sort(samples[order[:half]]), np.sort(samples[order[half:]])
+
+
+def table1(
+    table: pd.DataFrame,
+    fits: dict[str, ResponseFit] | None = None,
+    test: str = "paired",
+    selection: str = "all",
+    seed: int = 2024,
+) -> pd.DataFrame:
+    """Table 1: winners per group and the F test of each response between them.
+
+    Parameters
+    ----------
+    table : long evaluation table.
+    fits : full-model fits per response on all images (reused when selection is "all").
+    test : "paired" or "pooled" (see the module docstring).
+    selection : "all" (pick and test on all images) or "split_half".
+    seed : seed of the split-half permutation.
+
+    Returns
+    -------
+    DataFrame with :data:`TABLE1_COLUMNS`; F and p NaN where a test cannot be computed.
+    """
+    if test not in TESTS:
+        raise ConfigError(f"stats.table1.test = {test!r}; use one of {', '.join(TESTS)}")
+    if selection not in SELECTIONS:
+        raise ConfigError(
+            f"stats.table1.selection = {selection!r}; use one of {', '.join(SELECTIONS)}"
+        )
+    fits = dict(fits or {})
+    if selection == "all":
+        pick_samples = test_samples = None
+        pick_fit = fits.get("ge") or fit_response(table, "ge")
+        test_fits = fits
+    else:
+        pick_samples, test_samples = split_samples(table, seed)
+        pick_fit = fit_response(table, "ge", samples=pick_samples)
+        test_fits = {}
+    winners = select_winners(pick_fit)
+    out = winners.copy()
+    for response in RESPONSES:
+        if test == "pooled" and len(winners):
+            rf = test_fits.get(response) or fit_response(table, response, samples=test_samples)
+        results = []
+        for row in winners.itertuples(index=False):
+            vgg = (row.vgg_lr, row.w_per, row.vgg_w_adv)
+            gan = (row.gan_lr, row.w_per, row.gan_w_adv)
+            if test == "paired":
+                results.append(paired_test(table, response, vgg, gan, test_samples))
+            else:
+                results.append(pooled_test(rf, vgg, gan))
+        values = np.array(results, dtype=float).reshape(-1, 2)
+        out[f"{response}_F"] = values[:, 0]
+        out[f"{response}_p"] = values[:, 1]
+    return out.reindex(columns=TABLE1_COLUMNS)
+
+
+def _fmt(value: float, kind: str) -> str:
+    if not np.isfinite(value):
+        return "n/a"
+    if kind == "p":
+        return "< 0.001" if value < 0.001 else f"{value:.3f}"
+    return f"{value:.2f}"
+
+
+def table1_markdown(t1: pd.DataFrame, test: str, selection: str, seed: int) -> str:
+    """Table 1 as Markdown, headed by which test and which winner selection were used."""
+    how_test = {
+        "paired": "mixed model `y ~ net + (1 | sample)` on the two networks' rows "
+        "(the paired F on (1, n-1) when both networks have every image)",
+        "pooled": "the contrast between the two networks' means in the full model "
+        "`y ~ lr * w_per * w_adv + (1 | sample)` (Satterthwaite df)",
+    }[test]
+    how_sel = {
+        "all": "winners were picked and tested on the same (all) test images, so the F ratios "
+        "are optimistic",
+        "split_half": f"winners were picked on a random half of the test images (seed {seed}) "
+        "and tested on the other half",
+    }[selection]
+    lines = [
+        "# Table 1: best VGG-Enhanced vs best VGG+GAN-Enhanced network",
+        "",
+        f"- Test (`table1.test: {test}`): {how_test}.",
+        f"- Selection (`table1.selection: {selection}`): {how_sel}.",
+        "- Winners: smallest estimated ln(GE) cell mean. Level I: per W_per (either LR); "
+        "level II: per W_per x LR.",
+        "",
+    ]
+    header = ["Level", "W_per", "LR", "VGG (LR, W_adv)", "VGG+GAN (LR, W_adv)"]
+    header += [f"{r.upper() if r != 'sharpness' else 'Sharpness'} F (p)" for r in RESPONSES]
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "---|" * len(header))
+    for row in t1.itertuples(index=False):
+        cells = [
+            row.level,
+            f"{row.w_per:g}",
+            "either" if not np.isfinite(row.lr) else f"{row.lr:g}",
+            f"{row.vgg_lr:g}, {row.vgg_w_adv:g}",
+            f"{row.gan_lr:g}, {row.gan_w_adv:g}",
+        ]
+        for r in RESPONSES:
+            F, p = getattr(row, f"{r}_F"), getattr(row, f"{r}_p")
+            cells.append(f"{_fmt(F, 'F')} ({_fmt(p, 'p')})")
+        lines.append("| " + " | ".join(cells) + " |")
+    if t1.empty:
+        lines.append("")
+        lines.append("No rows: the grid needs both W_adv = 0 and W_adv > 0 networks.")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,23 @@
+"""Reference rows for the report: the LQ input itself and the pretrained generator
+(rule `evaluate_reference`)."""
+
+from pathlib import Path
+
+from advmri.logs import log_to
+from advmri.metrics.evaluate import evaluate_lq, evaluate_network
+
+with log_to(snakemake.log[0]):
+    dataset_dir = Path(snakemake.input.hq).parent
+    settings = snakemake.params.metrics
+    evaluate_lq(dataset_dir, snakemake.input.split, settings).to_csv(
+        snakemake.output.lq, index=False
+    )
+    evaluate_network(
+        snakemake.input.pretrain,
+        dataset_dir=dataset_dir,
+        split_csv=snakemake.input.split,
+        settings=settings,
+        device=snakemake.params.device,
+        threads=snakemake.threads,
+        examples_path=snakemake.output.examples,
+    ).to_csv(snakemake.output.pretrain, index=False)

@@ -1,0 +1,24 @@
+"""Statistics, Figures 3-7 and the study report (rule `report`)."""
+
+from advmri.logs import log_to
+from advmri.report import build_report
+
+with log_to(snakemake.log[0]):
+    build_report(
+        list(snakemake.input.evaluations),
+        references={
+            "LQ input": snakemake.input.lq_reference,
+            "pretrained generator": snakemake.input.pretrain_reference,
+        },
+        examples=list(snakemake.input.examples),
+        dataset={
+            "hq": snakemake.input.hq,
+            "lq": snakemake.input.lq,
+            "samples": snakemake.input.samples,
+        },
+        config=snakemake.params.settings,
+        html_path=snakemake.output.html,
+        md_path=snakemake.output.md,
+        stats_dir=snakemake.output.stats,
+        figures_dir=snakemake.output.figures,
+    )
