@@ -17,6 +17,11 @@ def resources_of(rule_name):
     return config["resources"][rule_name]
 
 
+def evaluate_device():
+    """The torch device of evaluation jobs: the configured one when the rule asks for a GPU."""
+    return config["compute"]["device"] if resources_of("evaluate")["gpu"] else "cpu"
+
+
 def study_targets():
     """Final outputs of the stages that exist."""
     return [

@@ -1,8 +1,3 @@
-def evaluate_device():
-    """The torch device of evaluation jobs: the configured one when the rule asks for a GPU."""
-    return config["compute"]["device"] if resources_of("evaluate")["gpu"] else "cpu"
-
-
 rule evaluate:
     input:
         network="results/networks/{cell}/generator.pt",

@@ -15,7 +15,7 @@ from advmri.cluster import (
     slurm_problem,
 )
 
-from conftest import REPO
+from fabricate import REPO
 
 # `sinfo -h -a -o '%P|%G'` of a cluster with a default CPU partition, a GPU partition whose nodes
 # come in two groups, and a partition whose GRES is something else.
