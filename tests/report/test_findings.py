@@ -176,3 +176,21 @@ def test_evaluate_findings_judges_the_simulated_study(study):
     assert len(findings) == 7
     # the simulation lowers GE strongly with W_adv: level I and II hold, winners sit at W_adv 1
     assert [f.holds for f in findings[:3]] == [True, True, True]
+
+
+def test_mean_ssim_change_is_not_dominated_by_a_group_with_ssim_near_zero():
+    import pandas as pd
+
+    from advmri.report.findings import mie_ssim_slightly_worse
+
+    diffs = pd.DataFrame(
+        {
+            "ssim_vgg": [0.5, 0.5, 0.0001],
+            "ssim_diff": [-0.01, -0.01, -0.001],
+            "mie_diff": [0.01, 0.01, 0.01],
+            "ssim_p": [0.01, 0.01, 0.01],
+        }
+    )
+    finding = mie_ssim_slightly_worse(diffs)
+    # mean diff -0.007 over mean VGG SSIM 0.33337: -2.10 %; a mean of ratios would say about -335 %
+    assert "mean SSIM change -2.10 %" in finding.evidence
