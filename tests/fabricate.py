@@ -64,3 +64,16 @@ TINY_STUDY = {
     "synthesis": {"samples_per_subject": 2, "preview_samples": 2},
     "split": {"test_fraction": 0.2, "val_fraction": 0.25},
 }
+
+#: Overrides for tiny networks on the CPU: a depth-2 UNet, one random VGG block, a 2-cell grid.
+TINY_TRAINING = {
+    "model": {
+        "generator": {"depth": 2, "base_features": 4},
+        "discriminator": {"num_feat": 4, "skip_connection": True},
+    },
+    "perceptual": {"weights": "random", "layers": ["conv1_2"], "layer_weights": [1.0]},
+    "pretrain": {"epochs": 1, "batch_size": 4},
+    "finetune": {"epochs": 1, "batch_size": 4, "checkpoint_every": 1},
+    "grid": {"w_per": [1.0], "w_adv": [0, 0.1], "lr": [0.001]},
+    "compute": {"device": "cpu"},
+}

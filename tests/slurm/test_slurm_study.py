@@ -8,11 +8,15 @@ Needs root (it installs and starts the daemons); CI runs as root.
 from __future__ import annotations
 
 import copy
+import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import pytest
+import torch
 from slurm_study import (
     EDITS,
     RUN_ID,
@@ -26,7 +30,9 @@ from slurm_study import (
     write_config,
 )
 
-from fabricate import TINY_STUDY
+from advmri.models import load_generator
+
+from fabricate import TINY_STUDY, TINY_TRAINING
 
 pytestmark = pytest.mark.slow
 
@@ -38,14 +44,44 @@ DATA_TARGETS = [
     "results/dataset/preview.png",
     "results/split/split.csv",
 ]
+CELLS = ("wper1_wadv0_lr0.001", "wper1_wadv0.1_lr0.001")
+# The cell whose first attempt SLURM kills at its 1-minute time limit (SLURM's shortest).
+KILLED_CELL = "wper1_wadv0.1_lr0.001"
+# Seconds of training that outlive the 1-minute limit however SLURM times the kill: slurmctld
+# enforces limits every 30 s and KillWait is 5 s, so a job is killed 60-95 s after it starts
+# (measured: killed after epoch 24-27 of 39, at 2.7 s an epoch).
+KILLED_CELL_TRAINING_SECONDS = 120
+# Every result of the study that does not record a wall time (train logs and the report do).
+COMPARED = [
+    *DATA_TARGETS,
+    *(f"results/eval/{cell}.csv" for cell in CELLS),
+    "results/reference/lq.csv",
+    "results/reference/pretrain.csv",
+    *(f"results/report/stats/{name}.csv" for name in ("anova", "emmeans", "table1", "tukey")),
+    "results/report/stats/variance.csv",
+]
+RESUMED = re.compile(
+    rf"resuming from results/checkpoints/{re.escape(KILLED_CELL)}/checkpoint\.pt after epoch (\d+)"
+)
 
-# The tiny study of tests/workflow, sized for a 2-CPU node with 8 GB.
-TINY = copy.deepcopy(TINY_STUDY) | {
-    "resources": {
-        "synthesize": {"cpus": 1, "mem_mb": 1500, "runtime": 5, "gpu": 0},
-        "split": {"cpus": 1, "mem_mb": 500, "runtime": 5, "gpu": 0},
-    },
-}
+# The tiny study of tests/workflow, every stage, sized for a 2-CPU node with 8 GB. Fine-tunes get
+# 1 minute (x attempt, profiles/slurm retries) so that the long cell is killed at least once.
+TINY = (
+    copy.deepcopy(TINY_STUDY)
+    | copy.deepcopy(TINY_TRAINING)
+    | {
+        "metrics": {"example_samples": 2},
+        "resources": {
+            "synthesize": {"cpus": 1, "mem_mb": 1500, "runtime": 5, "gpu": 0},
+            "split": {"cpus": 1, "mem_mb": 500, "runtime": 5, "gpu": 0},
+            "pretrain": {"cpus": 1, "mem_mb": 2000, "runtime": 10, "gpu": 0},
+            "finetune": {"cpus": 1, "mem_mb": 2000, "runtime": 1, "gpu": 0},
+            "evaluate": {"cpus": 1, "mem_mb": 2000, "runtime": 10, "gpu": 0},
+            "report": {"cpus": 1, "mem_mb": 2000, "runtime": 10, "gpu": 0},
+        },
+    }
+)
+TINY["finetune"]["epochs"] = 2  # the second epoch times a warm training step
 
 
 @dataclass
@@ -87,6 +123,23 @@ def study(cluster, tmp_path_factory):
     )
 
 
+@pytest.fixture(scope="module")
+def long_cell_study(study):
+    """The study run locally, then with KILLED_CELL trained long enough to outlive its time limit.
+
+    The epoch count comes from this machine's own speed (the local run's second epoch), so the
+    first SLURM attempt is killed mid-training on a slow or a fast machine alike.
+    """
+    study.run_local()
+    log = pd.read_csv(study.local / f"results/networks/{KILLED_CELL}/train_log.csv")
+    epochs = math.ceil(KILLED_CELL_TRAINING_SECONDS / float(log["seconds"].iloc[-1]))
+    config = copy.deepcopy(TINY)
+    config["finetune"]["cell_overrides"] = {KILLED_CELL: {"epochs": epochs}}
+    study.config = write_config(study.local.parent / "long.yaml", config)
+    study.run_local()  # the uninterrupted reference: only KILLED_CELL and what follows it rerun
+    return study
+
+
 def submitted_jobs(cluster, output: str) -> list[dict[str, str]]:
     """The cluster's record of the jobs of the Snakemake run that printed ``output``."""
     run_id = RUN_ID.search(output)
@@ -94,19 +147,56 @@ def submitted_jobs(cluster, output: str) -> list[dict[str, str]]:
     return slurm_jobs(cluster, run_id.group(1))
 
 
-def test_data_stage_goes_through_sbatch_and_equals_a_local_run(cluster, study):
-    study.run_local(*DATA_TARGETS)
-    run = study.run_slurm(*DATA_TARGETS)
+def network_weights(path: Path) -> dict:
+    generator, _ = load_generator(path)
+    return generator.state_dict()
+
+
+def test_study_goes_through_sbatch_survives_a_walltime_kill_and_equals_a_local_run(
+    cluster, long_cell_study
+):
+    study = long_cell_study
+    run = study.run_slurm()
+    (study.slurm / "snakemake.out").write_text(run.stdout)  # kept for a failing assertion
 
     jobs = submitted_jobs(cluster, run.stdout)
-    assert sorted(job["comment"] for job in jobs) == ["rule_split", "rule_synthesize"]
-    assert {job["state"] for job in jobs} == {"COMPLETED"}
     # every job Snakemake ran was an sbatch submission; none ran on the "login node"
     assert sorted(SUBMITTED.findall(run.stdout)) == sorted(job["id"] for job in jobs)
-    assert "localrule" not in run.stdout
-    for target in DATA_TARGETS:
+    comments = [job["comment"] for job in jobs]
+    for rule in ("synthesize", "split", "pretrain", "evaluate_reference", "report"):
+        assert comments.count(f"rule_{rule}") == 1, comments
+    fast_cell = [c for c in comments if c == f"rule_finetune_wildcards_{CELLS[0]}"]
+    killed_cell = [c for c in comments if c == f"rule_finetune_wildcards_{KILLED_CELL}"]
+    assert len(fast_cell) == 1 and len(killed_cell) >= 2, comments
+    # the two evaluations went as one grouped SLURM job (profiles/slurm `groups`)
+    named = {*fast_cell, *killed_cell, "rule_evaluate_reference"}
+    grouped = [c for c in comments if c not in named and "evaluat" in c]
+    assert len(grouped) == 1, comments
+    assert len(jobs) == 7 + len(killed_cell), comments
+    killed = [job for job in jobs if job["comment"] == killed_cell[0]]
+    assert killed[0]["state"] == "TIMEOUT" and killed[0]["limit"] == "1:00", killed
+    assert killed[-1]["state"] == "COMPLETED"
+    assert {job["state"] for job in jobs if job not in killed} == {"COMPLETED"}, jobs
+
+    # the retry, given more time, resumed from the killed attempt's checkpoint
+    log = (study.slurm / f"results/logs/finetune/{KILLED_CELL}.log").read_text()
+    resumed = RESUMED.search(log)
+    assert resumed and int(resumed.group(1)) >= 1, log[-3000:]
+    print(f"\n{resumed.group(0)}; SLURM jobs: {comments}")
+
+    for target in COMPARED:
         local, slurm = study.local / target, study.slurm / target
         assert slurm.read_bytes() == local.read_bytes(), target
+    for cell in ("pretrain", *CELLS):
+        folder = f"results/networks/{cell}"
+        local = network_weights(study.local / folder / "generator.pt")
+        slurm = network_weights(study.slurm / folder / "generator.pt")
+        assert local.keys() == slurm.keys()
+        assert all(torch.equal(local[name], slurm[name]) for name in local), cell
+        local_log = pd.read_csv(study.local / folder / "train_log.csv").drop(columns="seconds")
+        slurm_log = pd.read_csv(study.slurm / folder / "train_log.csv").drop(columns="seconds")
+        pd.testing.assert_frame_equal(local_log, slurm_log, check_exact=True)
+    assert (study.slurm / "results/report/report.html").is_file()
 
 
 def last_line(text: str) -> str:

@@ -18,17 +18,9 @@ from advmri.grid import grid_cells
 from advmri.models import RANDOM_FLAG, load_generator
 
 from fabricate import REPO, TINY_STUDY
+from fabricate import TINY_TRAINING as TINY_TRAINING_NETWORKS
 
-TINY_TRAINING = {
-    "model": {
-        "generator": {"depth": 2, "base_features": 4},
-        "discriminator": {"num_feat": 4, "skip_connection": True},
-    },
-    "perceptual": {"weights": "random", "layers": ["conv1_2"], "layer_weights": [1.0]},
-    "pretrain": {"epochs": 1, "batch_size": 4},
-    "finetune": {"epochs": 1, "batch_size": 4, "checkpoint_every": 1},
-    "grid": {"w_per": [1.0], "w_adv": [0, 0.1], "lr": [0.001]},
-    "compute": {"device": "cpu"},
+TINY_TRAINING = TINY_TRAINING_NETWORKS | {
     "resources": {
         "pretrain": {"cpus": 1, "mem_mb": 2000, "runtime": 10, "gpu": 0},
         "finetune": {"cpus": 1, "mem_mb": 2000, "runtime": 10, "gpu": 0},

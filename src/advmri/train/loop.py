@@ -240,6 +240,14 @@ def train_network(
     def prepare(batch: torch.Tensor) -> torch.Tensor:
         return batch.to(device, non_blocking=True).contiguous(memory_format=memory_format)
 
+    # The training split as one tensor on the device: a step indexes it there, with no host copy
+    # (a 1,660-image split at 208 x 176 is 0.5 GB in fp32, small next to an H100's memory).
+    on_device = cuda and bool(compute.get("data_on_device", False))
+    if on_device:
+        train_lq, train_hq = prepare(data.train_lq), prepare(data.train_hq)
+    else:
+        train_lq, train_hq = data.train_lq, data.train_hq
+
     # --- models and optimisers ------------------------------------------------------------------
     torch.manual_seed(seed)
     generator = UNet(**settings["model"]["generator"])
@@ -271,10 +279,12 @@ def train_network(
         if module is not None:
             module.to(device=device, memory_format=memory_format)
     betas = tuple(float(b) for b in section["betas"])
-    opt_g = torch.optim.Adam(generator.parameters(), lr=base_lr, betas=betas)
+    # fused: one kernel updates every parameter (CUDA); fp32 master weights either way
+    fused = True if cuda and compute.get("fused_adam", False) else None
+    opt_g = torch.optim.Adam(generator.parameters(), lr=base_lr, betas=betas, fused=fused)
     opt_d = None
     if discriminator is not None:
-        opt_d = torch.optim.Adam(discriminator.parameters(), lr=base_lr, betas=betas)
+        opt_d = torch.optim.Adam(discriminator.parameters(), lr=base_lr, betas=betas, fused=fused)
     g_forward: nn.Module = generator
     d_forward: nn.Module | None = discriminator
     if compute.get("compile", False):
@@ -372,13 +382,15 @@ def train_network(
             n_train, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch)
         )
         sums: dict[str, torch.Tensor] = {}
+        if on_device:
+            order = order.to(device)
         for start in range(0, n_train, batch_size):
             index = order[start : start + batch_size]
             terms = training_step(
                 g_forward,
                 opt_g,
-                prepare(data.train_lq[index]),
-                prepare(data.train_hq[index]),
+                prepare(train_lq[index]),
+                prepare(train_hq[index]),
                 w_per=w_per,
                 w_adv=w_adv,
                 perceptual=perceptual,
