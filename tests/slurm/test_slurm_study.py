@@ -49,8 +49,9 @@ CELLS = ("wper1_wadv0_lr0.001", "wper1_wadv0.1_lr0.001")
 KILLED_CELL = "wper1_wadv0.1_lr0.001"
 # Seconds of training that outlive the 1-minute limit however SLURM times the kill: slurmctld
 # enforces limits every 30 s and KillWait is 5 s, so a job is killed 60-95 s after it starts
-# (measured: killed after epoch 24-27 of 39, at 2.7 s an epoch).
-KILLED_CELL_TRAINING_SECONDS = 120
+# The local epoch time it is calibrated on ran beside the other cell, so SLURM's lone run is ~15 %
+# faster: 180 s keeps a margin (measured: killed after epoch 24-27 of 39 with a 150 s target).
+KILLED_CELL_TRAINING_SECONDS = 180
 # Every result of the study that does not record a wall time (train logs and the report do).
 COMPARED = [
     *DATA_TARGETS,
@@ -93,6 +94,7 @@ class Study:
     profile: Path
     local: Path
     slurm: Path
+    killed_cell_epochs: int = 0
 
     def run_local(self, *targets: str):
         # --configfile takes every following word: it comes last
@@ -136,6 +138,7 @@ def long_cell_study(study):
     config = copy.deepcopy(TINY)
     config["finetune"]["cell_overrides"] = {KILLED_CELL: {"epochs": epochs}}
     study.config = write_config(study.local.parent / "long.yaml", config)
+    study.killed_cell_epochs = epochs
     study.run_local()  # the uninterrupted reference: only KILLED_CELL and what follows it rerun
     return study
 
@@ -181,7 +184,8 @@ def test_study_goes_through_sbatch_survives_a_walltime_kill_and_equals_a_local_r
     # the retry, given more time, resumed from the killed attempt's checkpoint
     log = (study.slurm / f"results/logs/finetune/{KILLED_CELL}.log").read_text()
     resumed = RESUMED.search(log)
-    assert resumed and int(resumed.group(1)) >= 1, log[-3000:]
+    # killed mid-training: after a checkpoint, before the last epoch
+    assert resumed and 1 <= int(resumed.group(1)) < study.killed_cell_epochs, log[-3000:]
     print(f"\n{resumed.group(0)}; SLURM jobs: {comments}")
 
     for target in COMPARED:

@@ -26,6 +26,15 @@ DEVICES = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def deterministic_cudnn():
+    # cuDNN's autotuned kernels sum in varying order; Adam turns that noise into LR-sized steps
+    previous = torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    yield
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = previous
+
+
 def make_nets(device: str):
     torch.manual_seed(0)
     generator = UNet(depth=2, base_features=4)

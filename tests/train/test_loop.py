@@ -47,7 +47,7 @@ def _pretrain(config, data, tmp_path):
     return out / "generator.pt"
 
 
-def _finetune(config, data, tmp_path, cell, pretrained, run="run", on_epoch_end=None):
+def _finetune(config, data, tmp_path, cell, pretrained, run="run", on_epoch_end=None, **options):
     out = tmp_path / run / "networks" / cell.name
     metadata = train_network(
         effective_finetune_settings(config, cell),
@@ -59,6 +59,7 @@ def _finetune(config, data, tmp_path, cell, pretrained, run="run", on_epoch_end=
         checkpoint_every=config["finetune"]["checkpoint_every"],
         threads=1,
         on_epoch_end=on_epoch_end,
+        **options,
     )
     return out, metadata
 
@@ -243,3 +244,31 @@ def test_training_without_validation_images_leaves_val_l1_empty(tiny_config, tmp
     generator = _pretrain(tiny_config, data, tmp_path)
     log = pd.read_csv(generator.parent / "train_log.csv")
     assert log["val_l1"].isna().all() and log["l1"].notna().all()
+
+
+def test_generator_file_records_the_degradation_its_data_had(
+    tiny_config, tiny_data, tmp_path, pretrained
+):
+    synthesis = {"noise_std": 0.05, "kspace_fraction": 0.25, "samples_per_subject": 6}
+    out, _ = _finetune(
+        tiny_config, tiny_data, tmp_path, Cell(1.0, 0.0, 0.001), pretrained, synthesis=synthesis
+    )
+    _, stored = load_generator(out / "generator.pt")
+    assert stored["synthesis"] == {"noise_std": 0.05, "kspace_fraction": 0.25}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="the speed switches act on CUDA only")
+def test_split_on_the_gpu_and_fused_adam_train_the_same_network(
+    tiny_config, tiny_data, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
+    tiny_config["compute"] |= {"device": "cuda", "bf16": False, "channels_last": False}
+    pretrained = _pretrain(tiny_config, tiny_data, tmp_path)
+    cell = Cell(1.0, 0.1, 0.001)
+    logs = {}
+    for run, on in (("slow", False), ("fast", True)):
+        speed = {"data_on_device": on, "fused_adam": on}
+        out, _ = _finetune(tiny_config, tiny_data, tmp_path, cell, pretrained, run, speed=speed)
+        logs[run] = pd.read_csv(out / "train_log.csv").drop(columns="seconds")
+    terms = ["l1", "perceptual", "adversarial", "total", "discriminator", "val_l1"]
+    pd.testing.assert_frame_equal(logs["fast"][terms], logs["slow"][terms], rtol=1e-4)

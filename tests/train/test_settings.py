@@ -8,7 +8,7 @@ from tiny_training import make_tiny_config
 from advmri.errors import ConfigError
 from advmri.grid import Cell, grid_cells
 from advmri.train import checkpoint_every, effective_finetune_settings, effective_pretrain_settings
-from advmri.train.settings import finetune_settings_of, settings_hash
+from advmri.train.settings import finetune_settings_of, settings_hash, speed_options
 
 
 @pytest.fixture
@@ -103,3 +103,18 @@ def test_a_non_canonical_cell_name_is_refused_naming_the_canonical_one(tiny_conf
     with pytest.raises(ConfigError, match=r"results/networks/wper1_wadv0.1_lr0.01/"):
         finetune_settings_of(tiny_config, "wper1.0_wadv0.1_lr0.01")
     assert finetune_settings_of(tiny_config, "wper1_wadv0.1_lr0.01")["cell"]["w_per"] == 1.0
+
+
+def test_speed_only_switches_change_no_settings_but_bf16_does(tiny_config):
+    cell = Cell(1.0, 0.1, 0.01)
+    before = (
+        effective_finetune_settings(tiny_config, cell),
+        effective_pretrain_settings(tiny_config),
+    )
+    assert speed_options(tiny_config) == {"data_on_device": True, "fused_adam": True}
+    tiny_config["compute"] |= {"data_on_device": False, "fused_adam": False}
+    after = effective_finetune_settings(tiny_config, cell), effective_pretrain_settings(tiny_config)
+    assert after == before
+    tiny_config["compute"]["bf16"] = False  # changes the arithmetic: the networks retrain
+    assert effective_finetune_settings(tiny_config, cell) != before[0]
+    assert effective_pretrain_settings(tiny_config) != before[1]

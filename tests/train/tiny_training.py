@@ -42,7 +42,14 @@ TINY_CONFIG = {
         "cell_overrides": {},
     },
     "grid": {"w_per": [0.5, 1.0], "w_adv": [0, 0.1], "lr": [0.001, 0.01]},
-    "compute": {"device": "cpu", "bf16": True, "channels_last": True, "compile": False},
+    "compute": {
+        "device": "cpu",
+        "bf16": True,
+        "channels_last": True,
+        "data_on_device": True,
+        "fused_adam": True,
+        "compile": False,
+    },
 }
 
 

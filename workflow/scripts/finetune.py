@@ -2,7 +2,7 @@
 
 from advmri.grid import Cell
 from advmri.logs import log_to
-from advmri.train import checkpoint_every, load_training_data, train_network
+from advmri.train import checkpoint_every, load_training_data, speed_options, train_network
 
 with log_to(snakemake.log[0]):
     cell = Cell.parse(snakemake.wildcards.cell)
@@ -21,4 +21,6 @@ with log_to(snakemake.log[0]):
         initial_generator=snakemake.input.pretrained,
         checkpoint_every=checkpoint_every(snakemake.config, cell),
         threads=snakemake.threads,
+        speed=speed_options(snakemake.config),
+        synthesis=snakemake.config["synthesis"],
     )

@@ -1,7 +1,7 @@
 """Pretrain the generator with L1 alone (rule `pretrain`)."""
 
 from advmri.logs import log_to
-from advmri.train import checkpoint_every, load_training_data, train_network
+from advmri.train import checkpoint_every, load_training_data, speed_options, train_network
 
 with log_to(snakemake.log[0]):
     data = load_training_data(
@@ -18,4 +18,6 @@ with log_to(snakemake.log[0]):
         checkpoint_dir=snakemake.params.checkpoint_dir,
         checkpoint_every=checkpoint_every(snakemake.config),
         threads=snakemake.threads,
+        speed=speed_options(snakemake.config),
+        synthesis=snakemake.config["synthesis"],
     )

@@ -8,6 +8,7 @@ from advmri.train.settings import (
     effective_pretrain_settings,
     finetune_settings_of,
     settings_hash,
+    speed_options,
 )
 
 __all__ = [
@@ -18,5 +19,6 @@ __all__ = [
     "finetune_settings_of",
     "load_training_data",
     "settings_hash",
+    "speed_options",
     "train_network",
 ]

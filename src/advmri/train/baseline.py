@@ -6,6 +6,9 @@ summed from the pixel, perceptual and GAN terms and backpropagated once; then D'
 losses backpropagated one after the other on ``output.detach().clone()``; every loss turned into a
 Python float each step for logging (``reduce_loss_dict``), which waits for the GPU.
 
+Real-ESRGAN also keeps an EMA copy of G (``ema_decay`` 0.999); the baseline leaves it out,
+so it is, if anything, faster than the real thing, and the measured speed-up understated.
+
 It is the reference the project's :func:`advmri.train.loop.training_step` is checked against
 (same losses and parameters, tests/train/test_fast_step.py) and timed against
 (benchmarks/train_step.py). The training loop never calls it.

@@ -163,6 +163,8 @@ def train_network(
     initial_generator: str | Path | None = None,
     checkpoint_every: int = 5,
     threads: int | None = None,
+    speed: dict | None = None,
+    synthesis: dict | None = None,
     on_epoch_end: Callable[[int, dict], None] | None = None,
 ) -> dict:
     """Train one network as ``settings`` say and write its generator file and train_log.csv.
@@ -179,6 +181,10 @@ def train_network(
     initial_generator : the pretrained ``generator.pt`` (fine-tuning only).
     checkpoint_every : epochs between checkpoints; one is also written after the last epoch.
     threads : CPU threads for torch (the rule's ``threads``); None leaves torch's default.
+    speed : speed-only ``compute`` switches (:func:`~advmri.train.settings.speed_options`:
+        ``data_on_device``, ``fused_adam``), outside ``settings`` so they rerun nothing.
+    synthesis : the config's ``synthesis`` section; its ``noise_std`` and ``kspace_fraction`` are
+        recorded in the generator file, so ``advmri enhance --degrade`` degrades as the data was.
     on_epoch_end : called as ``on_epoch_end(epoch, row)`` after each epoch (1-based) and its
         checkpoint; an exception raised there stops the run like a kill would.
 
@@ -218,7 +224,7 @@ def train_network(
         raise ConfigError(f"{stage}.checkpoint_every = {checkpoint_every}; must be >= 1")
 
     # --- device and precision -------------------------------------------------------------------
-    compute = settings["compute"]
+    compute = {**settings["compute"], **(speed or {})}
     device = resolve_device(compute["device"])
     if threads:
         torch.set_num_threads(int(threads))
@@ -467,6 +473,10 @@ def train_network(
         "torch_version": str(torch.__version__),
         "advmri_version": advmri.__version__,
     }
+    if synthesis is not None:
+        metadata["synthesis"] = {
+            key: float(synthesis[key]) for key in ("noise_std", "kspace_fraction")
+        }
     if perceptual is not None and perceptual.is_random:
         metadata["warning"] = f"{RANDOM_FLAG}: trained with a randomly initialised VGG19"
     save_generator(generator.to("cpu"), generator_path, metadata)

@@ -18,6 +18,18 @@ from advmri.grid import Cell
 
 #: Keys of a stage's section that steer the run but do not change the weights.
 RUN_ONLY_KEYS = ("checkpoint_every",)
+#: ``compute`` switches that change speed only (same batches, fp32 Adam either way): kept out of
+#: the settings, so turning one on or off reruns no network and keeps its checkpoints valid.
+SPEED_ONLY_COMPUTE_KEYS = ("data_on_device", "fused_adam")
+
+
+def speed_options(config: dict) -> dict:
+    """The speed-only ``compute`` switches of ``config``; pass them to ``train_network(speed=)``."""
+    return {k: v for k, v in config["compute"].items() if k in SPEED_ONLY_COMPUTE_KEYS}
+
+
+def _hashed_compute(config: dict) -> dict:
+    return {k: v for k, v in config["compute"].items() if k not in SPEED_ONLY_COMPUTE_KEYS}
 
 
 def _canonical(value: object) -> object:
@@ -40,7 +52,7 @@ def effective_pretrain_settings(config: dict) -> dict:
             "seed": config["seed"],
             "model": {"generator": config["model"]["generator"]},
             "pretrain": pretrain,
-            "compute": config["compute"],
+            "compute": _hashed_compute(config),
         }
     )
 
@@ -105,7 +117,7 @@ def effective_finetune_settings(config: dict, cell: Cell) -> dict:
         "seed": config["seed"],
         "model": model,
         "finetune": finetune,
-        "compute": config["compute"],
+        "compute": _hashed_compute(config),
         "cell": {"name": cell.name, "w_per": cell.w_per, "w_adv": cell.w_adv, "lr": cell.lr},
         "pretrain_hash": settings_hash(effective_pretrain_settings(config)),
     }
