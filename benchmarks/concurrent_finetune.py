@@ -14,7 +14,6 @@ GPU memory per process, and the speed-up over one process. On a CPU, each proces
 from __future__ import annotations
 
 import argparse
-import csv
 import multiprocessing as mp
 import os
 import sys
@@ -24,7 +23,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_step import CUDA_SWITCHES, Bench  # noqa: E402
+from train_step import CUDA_SWITCHES, Bench, write_rows  # noqa: E402
 
 
 def worker(args, threads, barrier, results) -> None:
@@ -112,13 +111,7 @@ def main(argv: list[str] | None = None) -> None:
             f"{row['per_process_image_steps_per_s']:9.3f} {row['speedup_over_one']:6.2f} "
             f"{row['peak_memory_mib_per_process']:9.1f}"
         )
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    print(f"wrote {out}")
+    write_rows(rows, Path(args.out))
 
 
 if __name__ == "__main__":

@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import argparse
 import csv
+import sys
 from pathlib import Path
 
 import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from train_step import write_rows  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 H100_BF16_PEAK_TFLOPS = 989.4
@@ -106,13 +110,7 @@ def main(argv: list[str] | None = None) -> None:
         print(
             f"{row['basis']:48s} {row['device']:22s} {row['image_steps_per_s']:>10} img-steps/s -> {row['wall']}"
         )
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    print(f"wrote {out}")
+    write_rows(rows, Path(args.out))
 
 
 if __name__ == "__main__":

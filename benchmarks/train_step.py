@@ -139,6 +139,16 @@ class Bench:
         return step
 
 
+def write_rows(rows: list[dict], out: Path) -> None:
+    """The benchmark's table as a CSV (one row per dict, columns of the first)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"wrote {out}")
+
+
 def count_flops(step) -> int:
     with FlopCounterMode(display=False) as counter:
         step()
@@ -244,13 +254,7 @@ def main(argv: list[str] | None = None) -> None:
             f"{row['median_step_seconds']:9.4f} {row['achieved_tflops']:9.3f} "
             f"{row['ratio_to_basicsr']:9.3f}"
         )
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    print(f"wrote {out}")
+    write_rows(rows, Path(args.out))
 
 
 if __name__ == "__main__":
