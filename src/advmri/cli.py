@@ -21,23 +21,30 @@ def _stats(args: argparse.Namespace) -> None:
 
 
 def _enhance(args: argparse.Namespace) -> None:
-    from advmri.enhance import enhance_file
+    from advmri.enhance import DEFAULT_SEED, INTENSITY_PERCENTILES, PIXEL_MM, enhance_file
 
     def warn(line: str) -> None:
         print(f"advmri enhance: warning: {line}", file=sys.stderr)
 
+    # defaults resolved here, not in the parser, so that `advmri stats` does not import torch
     result = enhance_file(
         input_path=args.input,
         output_path=args.output,
         network=args.network,
         degrade=args.degrade,
         degraded_path=args.degraded_out,
-        seed=args.seed,
+        seed=DEFAULT_SEED if args.seed is None else args.seed,
         device=args.device,
         batch_size=args.batch_size,
         config=args.config,
         progress=True,
         warn=warn,
+        pixel_mm=PIXEL_MM if args.pixel_mm is None else args.pixel_mm,
+        intensity_percentiles=(
+            INTENSITY_PERCENTILES
+            if args.intensity_percentiles is None
+            else tuple(args.intensity_percentiles)
+        ),
     )
     print(f"advmri enhance: {result.describe()}", file=sys.stderr)
 
@@ -62,8 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     enhance = commands.add_parser(
         "enhance",
         help="enhance every axial slice of a NIfTI volume with a trained generator",
-        description="Enhance every axial slice of a 3-D NIfTI volume with a trained generator; "
-        "the output keeps the input's shape, affine and header (float32).",
+        description="Enhance every axial slice of a 3-D NIfTI volume with a trained generator: "
+        "slices are resampled to 1 mm pixels and centre-cropped or padded to 208 x 176 as in "
+        "training, so only that central field of view is enhanced (the rest is copied); the "
+        "output keeps the input's shape, affine and header (float32).",
     )
     enhance.add_argument("input", help="the scan: a 3-D NIfTI (.nii or .nii.gz), any orientation")
     enhance.add_argument("output", help="the enhanced volume (.nii or .nii.gz)")
@@ -80,12 +89,33 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="where --degrade writes the LQ volume (default: OUTPUT with _lq before .nii[.gz])",
     )
-    enhance.add_argument("--seed", type=int, default=2024, help="seed of --degrade's noise")
+    enhance.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of --degrade's noise, >= 0 (default: advmri.enhance.DEFAULT_SEED)",
+    )
     enhance.add_argument(
         "--config",
         default=None,
-        help="study config merged over config.yaml: --degrade's synthesis.noise_std and "
-        "kspace_fraction (default: the network file's, else config.yaml's)",
+        help="a study config whose synthesis.noise_std and kspace_fraction --degrade uses when "
+        "the network file does not record them (default: advmri's, config.yaml's defaults)",
+    )
+    enhance.add_argument(
+        "--pixel-mm",
+        type=float,
+        default=None,
+        help="in-plane pixel size, mm, slices are resampled to before the network "
+        "(default: the study's 1 mm)",
+    )
+    enhance.add_argument(
+        "--intensity-percentiles",
+        type=float,
+        nargs=2,
+        metavar=("LOW", "HIGH"),
+        default=None,
+        help="intensities mapped to 0 and 1: LOW-th percentile of all voxels, HIGH-th of the "
+        "non-zero ones (default: 0.5 99.5; 0 100 = min-max)",
     )
     enhance.add_argument(
         "--device", choices=["auto", "cpu", "cuda"], default="auto", help="auto: CUDA when present"

@@ -1,8 +1,10 @@
 """Enhance users' own scans: every axial slice of a NIfTI volume through a trained generator.
 
 The networks of the study were trained on axial slices of 208 rows x 176 columns (anterior up,
-patient left on the left, ~1 mm pixels), LQ inputs in [0, 1]. :func:`enhance_volume` brings any 3-D
-volume to that picture and back:
+patient left on the left, 1 mm pixels), LQ inputs in [0, 1]: the MNI152 1 mm template's 233 x 197
+slices centre-cropped, OASIS T88 slices (208 x 176) as they are, never shrunk
+(:func:`advmri.data.anatomy.center_crop_or_pad`). :func:`enhance_volume` brings any 3-D volume to
+that picture and back:
 
 1. **Orientation.** The voxel axes are permuted and flipped to the closest RAS+ order
    (``nibabel.orientations.io_orientation`` / ``apply_orientation``, what ``nib.as_closest_canonical``
@@ -10,34 +12,56 @@ volume to that picture and back:
    inferior-superior). Each axial slice (RAS z) becomes an image exactly as in training
    (:func:`advmri.data.anatomy.axial_slab`): rows = anterior -> posterior, columns = left -> right.
    The result is put back in the input's own voxel order.
-2. **Grid.** A slice of ``H x W`` pixels that fits in 208 x 176 is centred and zero-padded as
-   :func:`advmri.data.anatomy.center_crop_or_pad` pads, and cropped back exactly. A larger slice is
-   first shrunk by one uniform factor ``s = min(208 / H, 176 / W)`` (pixel aspect kept; bilinear,
-   ``skimage.transform.resize(order=1, mode="edge")`` with Gaussian anti-aliasing) and then padded;
-   on the way back the enhanced slice is enlarged by bilinear interpolation to ``H x W``. A slice
-   side below :data:`MIN_SIDE` pixels (before or after shrinking) or a shrink beyond
-   :data:`MAX_SHRINK` is refused. Voxel sizes are not used: pixels are taken as square.
-3. **Intensities.** One min-max scaling for the whole volume, ``(x - min) / (max - min)`` over its
-   finite voxels (:func:`advmri.data.kspace.normalize_unit` applied to the volume), so the volume
-   lies in [0, 1] like the training data and near-empty end slices stay dark instead of being
-   stretched to full range as a per-slice scaling would. The network's output is mapped back with
-   the same ``min`` and ``max``, unclipped. Non-finite voxels enter as ``min`` and come back
-   unchanged.
-4. **Output.** float32 data with the input's shape, affine and header (dtype updated).
+2. **Pixel size.** The in-plane voxel sizes come from the affine (``nibabel.affines.voxel_sizes``,
+   permuted as step 1 permutes the axes; flips do not change them): rows step along A-P, columns
+   along L-R. An axis of ``n`` pixels of ``s`` mm is resampled to ``round(n * s / pixel_mm)`` pixels
+   (``pixel_mm`` = :data:`PIXEL_MM`, training's 1 mm), unless ``s`` is within
+   :data:`PIXEL_TOLERANCE` of ``pixel_mm``: linear interpolation between pixel centres with the
+   slice's outer edges kept in place, preceded when shrinking by a Gaussian of ``(s / pixel_mm - 1)
+   / 2`` pixels against aliasing, edge pixels repeated beyond the border (what
+   ``skimage.transform.resize(order=1, mode="edge", anti_aliasing=True)`` computes). Each axis is
+   resampled on its own, so anisotropic pixels become square. The spacing between slices is not
+   changed: every axial slice is enhanced independently of its neighbours.
+3. **Field of view.** The resampled slice is centre-cropped or zero-padded to 208 x 176 exactly as
+   :func:`~advmri.data.anatomy.center_crop_or_pad` does for training. Only that central
+   208 mm x 176 mm field of view (at 1 mm pixels) is enhanced: on the way back the enhanced field
+   of view is resampled to the input's pixels (the same interpolation, with the Gaussian when the input's
+   pixels are the larger), and input voxels whose centres fall outside it are copied from the input
+   unchanged (in the LQ volume of ``--degrade`` too). A volume at 1 mm whose slices fit in
+   208 x 176 is padded and cropped back exactly.
+4. **Intensities.** Training scaled every HQ and LQ slice min-max to [0, 1]
+   (:func:`advmri.data.kspace.normalize_unit`): its background, 0, is the minimum, its brightest
+   tissue 1. A scan is scaled once for the whole volume, ``(x - low) / (high - low)``, with robust
+   limits (:func:`intensity_limits`): ``low`` = the 0.5th percentile of all finite voxels (the
+   background level: 0 for a skull-stripped or zero-background scan, so dark tissue keeps its
+   contrast against the background as in training), ``high`` = the 99.5th percentile of the finite
+   non-zero voxels (the brightest tissue, set neither by a few hot voxels - vessels, fat, a spike -
+   nor by how much empty background the field of view holds). Per volume, not per slice: the
+   training slices were all mid-brain, and a per-slice min-max would stretch the noise of nearly
+   empty end slices to full contrast. The network input is then clipped to [0, 1], the only range
+   the network has seen, so voxels beyond the limits enter as 0 or 1 and their enhanced values
+   saturate near the limits; percentiles ``(0, 100)`` give a plain min-max that clips nothing. The
+   network's output is mapped back with the same ``low`` and ``high``, unclipped. Non-finite voxels
+   enter as ``low`` and come back unchanged.
+5. **Output.** float32 data with the input's shape, affine and header (dtype, scaling and
+   ``cal_min``/``cal_max`` reset).
 
 ``--degrade`` (:func:`degrade_volume`) first makes the LQ version of a HQ volume with the dataset's
 degradation (:func:`advmri.data.kspace.degrade`: central k-space band, complex Gaussian noise,
 magnitude, nearest-neighbour resize) on the grid, slice by slice from one generator seeded with
 ``seed``; the final min-max rescale is over the whole volume instead of each slice, for the reason
-of step 3.
+of step 4. Its settings come from the network file (:func:`degradation_settings`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
+import numbers
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,11 +69,12 @@ import nibabel as nib
 import numpy as np
 import torch
 import yaml
+from nibabel.affines import voxel_sizes
+from nibabel.filebasedimages import ImageFileError
 from nibabel.orientations import apply_orientation, axcodes2ornt, io_orientation, ornt_transform
-from skimage.transform import resize
+from nibabel.spatialimages import HeaderDataError
 from tqdm import tqdm
 
-from advmri.config import deep_update
 from advmri.data.anatomy import IMAGE_SHAPE
 from advmri.data.kspace import band_shape, normalize_unit, truncate_kspace, upsample_nearest
 from advmri.errors import AdvmriError, DataError
@@ -57,18 +82,28 @@ from advmri.models import RANDOM_FLAG, UNet, load_generator
 
 #: Rows x columns the networks were trained on (anterior up, patient left on the left).
 GRID_SHAPE: tuple[int, int] = IMAGE_SHAPE
-#: Smallest slice side, in pixels, before or after fitting to the grid.
+#: Pixel size of the training slices, mm (MNI152 1 mm template, OASIS T88 atlas space).
+PIXEL_MM = 1.0
+#: Relative difference from the target pixel size below which an axis is not resampled (1 %).
+PIXEL_TOLERANCE = 0.01
+#: Largest in-plane voxel size, mm, that ``enhance`` accepts (the networks see 1 mm pixels).
+MAX_VOXEL_MM = 8.0
+#: Smallest side, in pixels, of a slice after resampling to the target pixel size.
 MIN_SIDE = 16
-#: Largest uniform shrink factor a slice may need to fit the grid (1 / s).
-MAX_SHRINK = 4.0
+#: Percentiles of the intensity limits: low over all finite voxels, high over the non-zero ones.
+INTENSITY_PERCENTILES: tuple[float, float] = (0.5, 99.5)
 #: Seed of ``--degrade``'s noise.
 DEFAULT_SEED = 2024
-#: The study configuration whose ``synthesis`` section ``--degrade`` falls back on.
-DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config.yaml"
-#: Extensions :func:`enhance_file` writes.
+#: config.yaml's ``synthesis.noise_std`` default, for network files that do not record theirs.
+DEFAULT_NOISE_STD = 0.04
+#: config.yaml's ``synthesis.kspace_fraction`` default, for network files that do not record theirs.
+DEFAULT_KSPACE_FRACTION = 0.125
+#: Extensions :func:`enhance_file` writes (any letter case).
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 
 _RAS = axcodes2ornt("RAS")
+#: Gaussian kernels reach ``truncate`` standard deviations, as scipy.ndimage's (and skimage's).
+_GAUSSIAN_TRUNCATE = 4.0
 
 
 class EnhanceError(DataError):
@@ -78,116 +113,316 @@ class EnhanceError(DataError):
 # --- slices on the grid ---------------------------------------------------------------------------
 
 
+def interpolation_matrix(n_in: int, coordinates: np.ndarray, sigma: float = 0.0) -> np.ndarray:
+    """Linear interpolation of a 1-D signal of ``n_in`` samples, as a matrix.
+
+    Parameters
+    ----------
+    n_in : int
+        Samples of the input signal.
+    coordinates : (m,) float array
+        Where to interpolate, in input pixel-centre units (0 = centre of the first sample);
+        clamped to ``[0, n_in - 1]``, i.e. edge samples repeated beyond the border.
+    sigma : float
+        Standard deviation, in input pixels, of a Gaussian applied first (the kernel reaching 4
+        sigma, edge samples repeated: ``scipy.ndimage.gaussian_filter1d(mode="nearest")``); 0 for
+        none.
+
+    Returns
+    -------
+    (m, n_in) float32 array
+        ``M @ x`` is the filtered signal ``x`` interpolated at ``coordinates``; each row sums to 1,
+        and a row at a whole coordinate with ``sigma == 0`` picks one sample exactly.
+    """
+    coordinates = np.clip(np.asarray(coordinates, dtype=np.float64), 0.0, n_in - 1)
+    below = np.floor(coordinates).astype(np.intp)
+    above = np.minimum(below + 1, n_in - 1)
+    weight = coordinates - below
+    if sigma > 0:
+        radius = int(_GAUSSIAN_TRUNCATE * sigma + 0.5)
+        taps = np.arange(-radius, radius + 1)
+        kernel = np.exp(-0.5 * (taps / sigma) ** 2)
+        kernel /= kernel.sum()
+    else:
+        taps, kernel = np.zeros(1, dtype=np.intp), np.ones(1)
+    matrix = np.zeros((len(coordinates), n_in))
+    rows = np.arange(len(coordinates))[:, None]
+    for index, share in ((below, 1.0 - weight), (above, weight)):
+        columns = np.clip(index[:, None] + taps[None, :], 0, n_in - 1)
+        np.add.at(matrix, (rows, columns), share[:, None] * kernel[None, :])
+    return matrix.astype(np.float32)
+
+
 @dataclass(frozen=True)
-class SliceMap:
-    """Where an ``H x W`` axial slice sits on the network's grid.
+class AxisMap:
+    """One in-plane axis of a slice (rows or columns) on its way to the grid and back.
 
     Attributes
     ----------
-    shape : (H, W)
-        The slice as read: rows anterior -> posterior, columns left -> right.
-    fitted : (h, w)
-        The slice after the uniform shrink (``== shape`` when it fits as is).
-    offset : (r0, c0)
-        Top-left corner of the fitted slice on the grid (centred as ``center_crop_or_pad``).
-    grid : (rows, cols)
-        The grid, :data:`GRID_SHAPE`.
+    size : int
+        Pixels along the axis as read.
+    mm : float
+        Their size (the affine's voxel size along this axis).
+    resampled : int
+        Pixels after resampling to the target pixel size (``size`` when within tolerance).
+    grid : int
+        The grid's side along this axis (208 rows or 176 columns).
     """
 
-    shape: tuple[int, int]
-    fitted: tuple[int, int]
-    offset: tuple[int, int]
-    grid: tuple[int, int] = GRID_SHAPE
+    size: int
+    mm: float
+    resampled: int
+    grid: int
 
     @property
-    def resampled(self) -> bool:
-        """True when the slice is shrunk (interpolated) rather than only padded."""
-        return self.fitted != self.shape
+    def start(self) -> int:
+        """First resampled pixel kept (the centre crop, as ``center_crop_or_pad``); 0 if padded."""
+        return max(self.resampled - self.grid, 0) // 2
 
     @property
-    def scale(self) -> float:
-        """Uniform scale factor from the slice to the grid (1.0 when only padded)."""
-        return min(f / s for f, s in zip(self.fitted, self.shape, strict=True))
+    def kept(self) -> int:
+        """Resampled pixels inside the field of view."""
+        return min(self.resampled, self.grid)
+
+    @property
+    def offset(self) -> int:
+        """Where the kept pixels start on the grid (the centred zero padding); 0 if cropped."""
+        return max(self.grid - self.resampled, 0) // 2
+
+    @property
+    def inside(self) -> slice:
+        """Input pixels whose centres fall inside the field of view (enhanced; the rest copied)."""
+        centres = (np.arange(self.size) + 0.5) * (self.resampled / self.size)
+        inside = np.flatnonzero((centres >= self.start) & (centres < self.start + self.kept))
+        return slice(int(inside[0]), int(inside[-1]) + 1)
+
+    def forward(self) -> np.ndarray:
+        """``(kept, size)`` matrix: input pixels -> the kept resampled pixels."""
+        factor = self.size / self.resampled
+        centres = np.arange(self.start, self.start + self.kept)
+        return interpolation_matrix(
+            self.size, (centres + 0.5) * factor - 0.5, sigma=max(0.0, (factor - 1) / 2)
+        )
+
+    def backward(self) -> np.ndarray:
+        """``(len(inside), kept)`` matrix: the kept resampled pixels -> the inside input pixels."""
+        factor = self.resampled / self.size
+        inside = self.inside
+        centres = np.arange(inside.start, inside.stop)
+        return interpolation_matrix(
+            self.kept,
+            (centres + 0.5) * factor - 0.5 - self.start,
+            sigma=max(0.0, (factor - 1) / 2),
+        )
+
+
+@dataclass(frozen=True)
+class SliceMap:
+    """How an ``H x W`` axial slice of given pixel size maps onto the network's grid.
+
+    ``rows`` runs anterior -> posterior, ``cols`` left -> right (see the module's notes).
+    """
+
+    rows: AxisMap
+    cols: AxisMap
+    pixel_mm: float = PIXEL_MM
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """The slice as read, ``(H, W)``."""
+        return self.rows.size, self.cols.size
+
+    @property
+    def pixel(self) -> tuple[float, float]:
+        """Its pixel size, mm: ``(rows, columns)``."""
+        return self.rows.mm, self.cols.mm
+
+    @property
+    def resampled(self) -> tuple[int, int]:
+        """The slice's size at ``pixel_mm`` (``shape`` when no axis is resampled)."""
+        return self.rows.resampled, self.cols.resampled
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        return self.rows.grid, self.cols.grid
+
+    @property
+    def inside(self) -> tuple[slice, slice]:
+        """Rows and columns of the slice as read that are enhanced; the rest is copied."""
+        return self.rows.inside, self.cols.inside
+
+    @property
+    def cropped(self) -> bool:
+        """True when part of the slice lies outside the field of view (copied, not enhanced)."""
+        return any(a.resampled > a.grid for a in (self.rows, self.cols))
 
     def describe(self) -> str:
-        """One phrase for logs: ``233 x 197 shrunk x0.893 (bilinear) onto 208 x 176``."""
+        """One phrase for logs: ``233 x 197 px of 1 x 1 mm, centre-cropped to 208 x 176 ...``."""
         h, w = self.shape
         rows, cols = self.grid
-        if self.resampled:
-            padded = ", zero-padded" if self.fitted != self.grid else ""
-            return f"{h} x {w} shrunk x{self.scale:.3g} (bilinear{padded}) onto {rows} x {cols}"
-        if self.shape == self.grid:
-            return f"{h} x {w} as is"
-        return f"{h} x {w} zero-padded onto {rows} x {cols}"
+        text = f"{h} x {w} px of {self.rows.mm:.3g} x {self.cols.mm:.3g} mm"
+        if self.resampled != self.shape:
+            text += (
+                f", resampled to {self.resampled[0]} x {self.resampled[1]} px of "
+                f"{self.pixel_mm:g} mm (linear)"
+            )
+        padded = any(a.resampled < a.grid for a in (self.rows, self.cols))
+        if self.cropped:
+            text += f", centre-{'cropped/padded' if padded else 'cropped'} to {rows} x {cols}"
+            text += " (outside that the input is copied)"
+        elif padded:
+            text += f", zero-padded to {rows} x {cols}"
+        elif self.resampled == self.shape:
+            text += ", as is"
+        return text
 
     @classmethod
-    def plan(cls, shape: tuple[int, int], grid: tuple[int, int] = GRID_SHAPE) -> SliceMap:
-        """The map of an ``H x W`` slice onto ``grid``.
+    def plan(
+        cls,
+        shape: tuple[int, int],
+        pixel: tuple[float, float],
+        pixel_mm: float = PIXEL_MM,
+        grid: tuple[int, int] = GRID_SHAPE,
+    ) -> SliceMap:
+        """The map of an ``H x W`` slice of ``pixel`` = (row, column) mm pixels onto ``grid``.
 
         Raises
         ------
         EnhanceError
-            A side below :data:`MIN_SIDE` (before or after the shrink) or a shrink by more than
-            :data:`MAX_SHRINK`.
+            ``pixel_mm`` or a pixel size not finite, not positive or above :data:`MAX_VOXEL_MM`;
+            a side below :data:`MIN_SIDE` pixels after resampling.
         """
+        check_pixel_mm(pixel_mm)
         h, w = (int(n) for n in shape)
-        rows, cols = grid
-        what = f"axial slices of {h} x {w} pixels (rows A-P x columns L-R)"
-        if min(h, w) < MIN_SIDE:
+        rmm, cmm = (float(s) for s in pixel)
+        what = (
+            f"axial slices of {h} x {w} pixels of {rmm:.4g} x {cmm:.4g} mm (rows A-P x columns L-R)"
+        )
+        if not all(math.isfinite(s) and 0 < s <= MAX_VOXEL_MM for s in (rmm, cmm)):
             raise EnhanceError(
-                f"{what} cannot map onto the {rows} x {cols} grid: a side is below {MIN_SIDE} "
-                "pixels (is the volume a stack of sagittal or coronal slices with few of them?)"
+                f"{what}: an in-plane voxel size is not a number in (0, {MAX_VOXEL_MM:g}] mm; "
+                "check the affine (pixdim, qform/sform) or resample the scan first"
             )
-        scale = min(rows / h, cols / w, 1.0)
-        if scale < 1 / MAX_SHRINK:
+        axes = []
+        for size, mm, side in ((h, rmm, grid[0]), (w, cmm, grid[1])):
+            if abs(mm / pixel_mm - 1) <= PIXEL_TOLERANCE:
+                resampled = size
+            else:
+                resampled = max(round(size * mm / pixel_mm), 1)
+            axes.append(AxisMap(size=size, mm=mm, resampled=resampled, grid=side))
+        rows, cols = axes
+        if min(rows.resampled, cols.resampled) < MIN_SIDE:
             raise EnhanceError(
-                f"{what} cannot map onto the {rows} x {cols} grid: they would need shrinking "
-                f"by {1 / scale:.3g}x, more than {MAX_SHRINK:g}x; resample the scan to about 1 mm "
-                "pixels first"
+                f"{what} are {rows.resampled} x {cols.resampled} pixels at {pixel_mm:g} mm, a side "
+                f"below {MIN_SIDE}; is the volume a stack of few sagittal or coronal slices, or "
+                "are its voxel sizes wrong?"
             )
-        fitted = (min(rows, round(h * scale)), min(cols, round(w * scale)))
-        if min(fitted) < MIN_SIDE:
-            raise EnhanceError(
-                f"{what} cannot map onto the {rows} x {cols} grid: their aspect ratio leaves a "
-                f"side of {min(fitted)} pixels after fitting, below {MIN_SIDE}"
-            )
-        offset = ((rows - fitted[0]) // 2, (cols - fitted[1]) // 2)
-        return cls(shape=(h, w), fitted=fitted, offset=offset, grid=(rows, cols))
+        return cls(rows=rows, cols=cols, pixel_mm=float(pixel_mm))
 
-    def to_grid(self, slices: np.ndarray) -> np.ndarray:
-        """``(N, H, W)`` slices -> ``(N, rows, cols)`` float32 on the grid, zeros around them."""
+    def to_grid(self, slices: np.ndarray, low: float = 0.0, span: float = 1.0) -> np.ndarray:
+        """``(N, H, W)`` finite slices -> ``(N, rows, cols)`` float32 network inputs.
+
+        Each slice is resampled to ``pixel_mm``, its field of view scaled ``(x - low) / span``
+        and clipped to [0, 1], and centred on a zero grid (a centre crop or zero pad).
+        """
         out = np.zeros((slices.shape[0], *self.grid), dtype=np.float32)
-        r0, c0 = self.offset
-        h, w = self.fitted
-        for k, image in enumerate(slices):
-            if self.resampled:
-                image = resize(
-                    image,
-                    self.fitted,
-                    order=1,
-                    mode="edge",
-                    anti_aliasing=True,
-                    preserve_range=True,
-                )
-            out[k, r0 : r0 + h, c0 : c0 + w] = image
+        r0, c0 = self.rows.offset, self.cols.offset
+        target = out[:, r0 : r0 + self.rows.kept, c0 : c0 + self.cols.kept]
+        _separable(slices, self.rows.forward(), self.cols.forward(), target)
+        target -= np.float32(low)
+        target /= np.float32(span)
+        np.clip(target, 0.0, 1.0, out=target)
         return out
 
     def from_grid(self, slices: np.ndarray) -> np.ndarray:
-        """``(N, rows, cols)`` grid slices -> ``(N, H, W)``: the inverse of :meth:`to_grid`.
+        """``(N, rows, cols)`` grid slices -> their field of view at the input's pixels.
 
-        Exact for padded slices; for shrunk ones a bilinear enlargement of the fitted region.
+        Returns ``(N, h, w)`` float32 for the input pixels :attr:`inside` the field of view, on
+        the grid's intensity scale: the inverse of :meth:`to_grid`'s resampling (exact where no
+        axis is resampled).
         """
-        r0, c0 = self.offset
-        h, w = self.fitted
-        inner = slices[:, r0 : r0 + h, c0 : c0 + w]
-        if not self.resampled:
-            return np.array(inner, dtype=np.float32)
-        out = np.empty((slices.shape[0], *self.shape), dtype=np.float32)
-        for k, image in enumerate(inner):
-            out[k] = resize(
-                image, self.shape, order=1, mode="edge", anti_aliasing=False, preserve_range=True
-            )
+        r0, c0 = self.rows.offset, self.cols.offset
+        window = slices[:, r0 : r0 + self.rows.kept, c0 : c0 + self.cols.kept]
+        rows, cols = self.rows.backward(), self.cols.backward()
+        out = np.empty((slices.shape[0], rows.shape[0], cols.shape[0]), dtype=np.float32)
+        _separable(window, rows, cols, out)
         return out
+
+
+def _separable(slices: np.ndarray, rows: np.ndarray, cols: np.ndarray, out: np.ndarray) -> None:
+    """``out[k] = rows @ slices[k] @ cols.T`` in float32, a few slices at a time.
+
+    Each chunk is made contiguous first so that the products run in BLAS (strided views, as the
+    reoriented volume is, would not), without a copy of the whole volume.
+    """
+    chunk = 16
+    for start in range(0, slices.shape[0], chunk):
+        block = np.ascontiguousarray(slices[start : start + chunk], dtype=np.float32)
+        out[start : start + chunk] = np.matmul(np.matmul(rows, block), cols.T)
+
+
+def check_pixel_mm(pixel_mm: float) -> None:
+    """EnhanceError unless ``pixel_mm`` (``--pixel-mm``) is a number in (0, MAX_VOXEL_MM]."""
+    real = isinstance(pixel_mm, numbers.Real) and not isinstance(pixel_mm, bool)
+    if not (real and 0 < pixel_mm <= MAX_VOXEL_MM):
+        raise EnhanceError(
+            f"--pixel-mm {pixel_mm!r} must be a number in (0, {MAX_VOXEL_MM:g}] mm "
+            f"(the networks of the study saw {PIXEL_MM:g} mm pixels)"
+        )
+
+
+def intensity_limits(
+    data: np.ndarray, percentiles: Sequence[float] = INTENSITY_PERCENTILES
+) -> tuple[float, float]:
+    """The ``(low, high)`` intensities a volume's ``[0, 1]`` scaling maps to 0 and 1.
+
+    Parameters
+    ----------
+    data : array
+        The volume; non-finite voxels are ignored.
+    percentiles : (p_low, p_high)
+        ``low`` is the ``p_low``-th percentile of all finite voxels (the background level), ``high``
+        the ``p_high``-th percentile of the finite non-zero voxels (the brightest tissue); see the
+        module's notes. ``(0, 100)`` gives the minimum and the maximum (of a volume with a positive
+        voxel).
+
+    Returns
+    -------
+    (float, float)
+        ``low <= high``; ``high`` falls back to the maximum when the percentile is not above
+        ``low``, and equals ``low`` only for a constant volume.
+
+    Raises
+    ------
+    EnhanceError
+        Percentiles not ``0 <= p_low < p_high <= 100``; no finite voxel.
+    """
+    p_low, p_high = check_percentiles(percentiles)
+    values = data[np.isfinite(data)]
+    if values.size == 0:
+        raise EnhanceError("no voxel is finite (all are NaN or inf)")
+    low = float(np.percentile(values, p_low))
+    nonzero = values[values != 0]
+    high = float(np.percentile(nonzero, p_high)) if nonzero.size else low
+    if not high > low:
+        high = float(values.max())
+    return low, high
+
+
+def check_percentiles(percentiles: Sequence[float]) -> tuple[float, float]:
+    """``--intensity-percentiles LOW HIGH`` as two floats; EnhanceError unless 0 <= LOW < HIGH <= 100."""
+    try:
+        p_low, p_high = (float(p) for p in percentiles)
+    except (TypeError, ValueError) as error:
+        raise EnhanceError(
+            f"--intensity-percentiles {percentiles!r} must be two numbers LOW HIGH"
+        ) from error
+    if not 0 <= p_low < p_high <= 100:
+        raise EnhanceError(
+            f"--intensity-percentiles {p_low:g} {p_high:g} must satisfy 0 <= LOW < HIGH <= 100 "
+            f"(default {INTENSITY_PERCENTILES[0]:g} {INTENSITY_PERCENTILES[1]:g})"
+        )
+    return p_low, p_high
 
 
 @dataclass(frozen=True)
@@ -197,17 +432,15 @@ class GridVolume:
     Attributes
     ----------
     slices : (Z, 208, 176) float32
-        Axial slices inferior -> superior, intensities scaled to [0, 1] over the volume.
+        Axial slices inferior -> superior, in [0, 1] (the volume's scaling, clipped).
     slice_map : SliceMap
         How each slice sits on the grid.
     low, high : float
-        Minimum and maximum of the volume's finite voxels (the scaling undone on the way back).
+        The intensity limits (:func:`intensity_limits`), undone on the way back.
     shape : tuple
         The input's data shape (3-D, or 4-D with a trailing 1).
     orientation : (3, 2) array
         ``io_orientation`` of the input's affine: its voxel axes in terms of RAS.
-    nonfinite : bool array or None
-        Where the input holds NaN or inf (input voxel order); None when nowhere.
     """
 
     slices: np.ndarray
@@ -216,7 +449,6 @@ class GridVolume:
     high: float
     shape: tuple[int, ...]
     orientation: np.ndarray
-    nonfinite: np.ndarray | None
 
     @property
     def span(self) -> float:
@@ -225,7 +457,10 @@ class GridVolume:
 
 
 def _volume_array(image: nib.spatialimages.SpatialImage, name: str) -> np.ndarray:
-    """The image's voxels as a float64 3-D array; a trailing axis of length 1 is dropped."""
+    """The image's voxels as a float32 3-D array (nibabel's cached copy: do not modify it).
+
+    A trailing axis of length 1 is dropped.
+    """
     shape = tuple(image.shape)
     if len(shape) == 4 and shape[3] == 1:
         shape = shape[:3]
@@ -236,7 +471,7 @@ def _volume_array(image: nib.spatialimages.SpatialImage, name: str) -> np.ndarra
             "volume (4-D with a single volume is accepted)"
         )
     try:
-        data = image.get_fdata(dtype=np.float64)
+        data = image.get_fdata(dtype=np.float32)
     except Exception as error:  # truncated files, unsupported dtypes: many types, one meaning
         raise EnhanceError(
             f"{name}: cannot read its voxels ({type(error).__name__}: {_first_line(error)})"
@@ -249,58 +484,82 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else "no message"
 
 
-def volume_to_grid(image: nib.spatialimages.SpatialImage, name: str = "the volume") -> GridVolume:
-    """The axial slices of ``image`` on the network's grid, oriented and scaled as in training.
+def _axial_stack(data: np.ndarray, orientation: np.ndarray) -> np.ndarray:
+    """``(Z, H, W)`` view of a volume's RAS axial slices, as :func:`~advmri.data.anatomy.axial_slab`."""
+    ras = apply_orientation(data, orientation)  # (X, Y, Z), RAS+
+    # slice z, voxel (x, y) -> image (row, col): rows = y reversed (anterior up), cols = x
+    # (patient left first)
+    return ras[:, ::-1, :].transpose(2, 1, 0)
+
+
+def volume_to_grid(
+    image: nib.spatialimages.SpatialImage,
+    name: str = "the volume",
+    pixel_mm: float = PIXEL_MM,
+    intensity_percentiles: Sequence[float] = INTENSITY_PERCENTILES,
+) -> GridVolume:
+    """The axial slices of ``image`` on the network's grid, oriented, sized and scaled as in training.
 
     Parameters
     ----------
     image : nibabel image
-        A 3-D volume (or 4-D with one volume), any voxel order.
+        A 3-D volume (or 4-D with one volume), any voxel order and in-plane voxel size up to
+        :data:`MAX_VOXEL_MM`.
     name : str
         How error messages call the volume (its path).
+    pixel_mm : float
+        The pixel size the slices are resampled to (the networks': 1 mm).
+    intensity_percentiles : (p_low, p_high)
+        Of the intensity limits (:func:`intensity_limits`).
 
     Returns
     -------
     GridVolume
         ``slices[k]`` is RAS axial slice ``k`` (0 = inferior) as rows anterior -> posterior,
-        columns left -> right, zero-padded (shrunk first if too large) onto 208 x 176, in [0, 1].
+        columns left -> right, resampled to ``pixel_mm`` pixels, centre-cropped or zero-padded to
+        208 x 176, in [0, 1].
 
     Raises
     ------
     EnhanceError
-        Not 3-D, unreadable voxels, an affine without orientation, no finite voxel, or slices
-        that cannot map onto the grid (:meth:`SliceMap.plan`).
+        Not 3-D, unreadable voxels, an affine with NaN/inf or without orientation, an absurd voxel
+        size, slices too small (:meth:`SliceMap.plan`), no finite voxel.
     """
+    check_pixel_mm(pixel_mm)
+    check_percentiles(intensity_percentiles)
     data = _volume_array(image, name)
-    orientation = io_orientation(image.affine)
+    affine = np.asarray(image.affine, dtype=np.float64)
+    if not np.isfinite(affine).all():
+        raise EnhanceError(
+            f"{name}: its affine holds NaN or inf values (the header's qform/sform); "
+            "set a valid qform/sform first"
+        )
+    orientation = io_orientation(affine)
     if np.isnan(orientation).any():
         raise EnhanceError(
             f"{name}: its affine has no usable orientation (a zero or singular matrix); "
             "set the qform/sform first"
         )
-    finite = np.isfinite(data)
-    if not finite.any():
-        raise EnhanceError(f"{name} has no finite voxel")
-    low, high = float(data[finite].min()), float(data[finite].max())
-    nonfinite = None if finite.all() else ~finite
-    span = high - low if high > low else 1.0
-    scaled = np.where(finite, (data - low) / span, 0.0)
-    ras = apply_orientation(scaled, orientation)  # (X, Y, Z), RAS+
-    # slice z, voxel (x, y) -> image (row, col): rows = y reversed (anterior up), cols = x
-    # (patient left first), exactly as advmri.data.anatomy.axial_slab
-    stack = ras[:, ::-1, :].transpose(2, 1, 0)
+    ras_mm = np.empty(3)
+    ras_mm[orientation[:, 0].astype(int)] = voxel_sizes(affine)
+    stack_shape = _axial_stack(data, orientation).shape
     try:
-        slice_map = SliceMap.plan(stack.shape[1:])
+        slice_map = SliceMap.plan(stack_shape[1:], (ras_mm[1], ras_mm[0]), pixel_mm)
+        low, high = intensity_limits(data, intensity_percentiles)
     except EnhanceError as error:
         raise EnhanceError(f"{name}: {error}") from error
+    finite = np.isfinite(data)
+    if not finite.all():
+        data = np.where(finite, data, np.float32(low))
+    del finite
+    span = high - low if high > low else 1.0
     return GridVolume(
-        slices=slice_map.to_grid(stack),
+        slices=slice_map.to_grid(_axial_stack(data, orientation), low, span),
         slice_map=slice_map,
         low=low,
         high=high,
         shape=tuple(image.shape),
         orientation=orientation,
-        nonfinite=nonfinite,
     )
 
 
@@ -316,31 +575,46 @@ def grid_to_volume(
     grid : GridVolume
         :func:`volume_to_grid` of ``like``.
     like : nibabel image
-        The input volume: its affine and header are kept.
+        The input volume: its affine and header are kept, and its voxels outside the field of
+        view (and non-finite ones) copied.
 
     Returns
     -------
     nibabel.Nifti1Image
-        float32 data of ``like``'s shape, ``slices * (high - low) + low`` (unclipped), NaN/inf
-        voxels of the input unchanged; NIfTI-2 input gives NIfTI-2, anything else NIfTI-1 with
-        the header converted.
+        float32 data of ``like``'s shape: inside the field of view the slices resampled back to
+        the input's pixels, ``* (high - low) + low`` (unclipped); elsewhere, and where the input
+        is NaN or inf, the input's voxels. NIfTI-2 input gives NIfTI-2, anything else NIfTI-1 with
+        the header converted; ``cal_min``/``cal_max`` reset to 0.
     """
     slices = np.asarray(slices, dtype=np.float32)
     if slices.shape != grid.slices.shape:
         raise ValueError(f"expected grid slices of shape {grid.slices.shape}, got {slices.shape}")
-    stack = grid.slice_map.from_grid(slices)
-    ras = stack.transpose(2, 1, 0)[:, ::-1, :]
-    data = apply_orientation(ras, ornt_transform(_RAS, grid.orientation))
-    data = (data.astype(np.float64) * grid.span + grid.low).astype(np.float32)
-    if grid.nonfinite is not None:
-        original = _volume_array(like, "the volume")
-        data[grid.nonfinite] = original[grid.nonfinite]
-    data = data.reshape(grid.shape)
+    original = _volume_array(like, "the volume")
+    out = np.array(_axial_stack(original, grid.orientation), dtype=np.float32)  # a copy
+    values = grid.slice_map.from_grid(slices)
+    values *= np.float32(grid.span)
+    values += np.float32(grid.low)
+    rows, cols = grid.slice_map.inside
+    region = out[:, rows, cols]  # a view into out
+    kept = ~np.isfinite(region)
+    if kept.any():
+        values[kept] = region[kept]
+    region[...] = values
+    ras = out.transpose(2, 1, 0)[:, ::-1, :]
+    data = apply_orientation(ras, ornt_transform(_RAS, grid.orientation)).reshape(grid.shape)
     klass = type(like) if isinstance(like, nib.Nifti1Image) else nib.Nifti1Image
-    out = klass(data, like.affine, header=like.header)
-    out.set_data_dtype(np.float32)
-    out.header.set_slope_inter(1.0, 0.0)
-    return out
+    try:
+        result = klass(data, like.affine, header=like.header)
+    except (HeaderDataError, ValueError) as error:
+        raise EnhanceError(
+            f"cannot make a NIfTI header from the input's ({type(error).__name__}: "
+            f"{_first_line(error)}); convert the scan to NIfTI first"
+        ) from error
+    result.set_data_dtype(np.float32)
+    result.header.set_slope_inter(1.0, 0.0)
+    result.header["cal_min"] = 0
+    result.header["cal_max"] = 0
+    return result
 
 
 # --- the network ----------------------------------------------------------------------------------
@@ -418,7 +692,10 @@ def enhance_slices(
 ) -> np.ndarray:
     """Run ``generator`` over ``(N, 208, 176)`` grid slices in batches; float32, same shape.
 
-    The slices go to the generator's device; ``progress`` shows a tqdm bar on stderr.
+    The slices go to the generator's device in fixed-order batches, under
+    ``torch.inference_mode`` and, for the call, cuDNN's deterministic algorithms without
+    autotuning (as :func:`advmri.metrics.evaluate.enhance`), so a scan gives one result on a
+    given device. ``progress`` shows a tqdm bar, only when stderr is a terminal.
     """
     if int(batch_size) != batch_size or batch_size < 1:
         raise EnhanceError(f"--batch-size {batch_size!r} must be an integer >= 1")
@@ -427,21 +704,36 @@ def enhance_slices(
     device = next(generator.parameters()).device
     generator.eval()
     out = np.empty(slices.shape, dtype=np.float32)
-    with (
-        torch.inference_mode(),
-        tqdm(
-            total=len(slices), desc="enhance", unit="slice", disable=not progress, file=sys.stderr
-        ) as bar,
-    ):
-        for start in range(0, len(slices), batch_size):
-            batch = torch.from_numpy(np.ascontiguousarray(slices[start : start + batch_size]))
-            result = generator(batch.to(device=device, dtype=torch.float32).unsqueeze(1))
-            out[start : start + len(batch)] = result[:, 0].float().cpu().numpy()
-            bar.update(len(batch))
+    previous = torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    bar = tqdm(
+        total=len(slices),
+        desc="enhance",
+        unit="slice",
+        disable=not (progress and sys.stderr.isatty()),
+        file=sys.stderr,
+    )
+    try:
+        with torch.inference_mode():
+            for start in range(0, len(slices), batch_size):
+                batch = torch.from_numpy(np.ascontiguousarray(slices[start : start + batch_size]))
+                result = generator(batch.to(device=device, dtype=torch.float32).unsqueeze(1))
+                out[start : start + len(batch)] = result[:, 0].float().cpu().numpy()
+                bar.update(len(batch))
+    finally:
+        bar.close()
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = previous
     return out
 
 
 # --- degradation ----------------------------------------------------------------------------------
+
+
+#: :attr:`DegradationSettings.source` of settings read from the generator file.
+NETWORK_SOURCE = "the network file"
+#: :attr:`DegradationSettings.source` of the packaged defaults.
+DEFAULTS_SOURCE = "advmri's defaults (config.yaml's synthesis section)"
+_SYNTHESIS_KEYS = ("noise_std", "kspace_fraction")
 
 
 @dataclass(frozen=True)
@@ -451,6 +743,11 @@ class DegradationSettings:
     noise_std: float
     kspace_fraction: float
     source: str
+
+    @property
+    def from_network(self) -> bool:
+        """True when the network file recorded the settings it was trained with."""
+        return self.source == NETWORK_SOURCE
 
     def describe(self) -> str:
         return (
@@ -462,48 +759,64 @@ class DegradationSettings:
 def degradation_settings(
     metadata: dict | None = None, config: str | Path | None = None
 ) -> DegradationSettings:
-    """``--degrade``'s settings: the network file's, else ``config.yaml`` (with ``config`` over it).
+    """``--degrade``'s settings, from the first of these that has them.
+
+    1. The network file: ``metadata["synthesis"]`` with ``noise_std`` and ``kspace_fraction``,
+       which training records (files written before it did lack it).
+    2. ``config``, a study config given by the user (``--config``): its ``synthesis.noise_std``
+       and ``synthesis.kspace_fraction``, a key it lacks taken from 3.
+    3. The packaged defaults :data:`DEFAULT_NOISE_STD` and :data:`DEFAULT_KSPACE_FRACTION`
+       (config.yaml's).
 
     Parameters
     ----------
     metadata : dict, optional
-        A generator file's metadata; used when ``metadata["settings"]["synthesis"]`` holds both
-        ``noise_std`` and ``kspace_fraction``.
+        A generator file's metadata (:func:`load_network`).
     config : path, optional
-        A study config merged over the repository's ``config.yaml`` key by key (as
-        ``--configfile``), for networks trained under other synthesis settings.
+        A YAML file with a ``synthesis`` section; not read when the network file has the settings.
+
+    Returns
+    -------
+    DegradationSettings
+        With ``source`` saying which of the three was used.
 
     Raises
     ------
     EnhanceError
         A config file missing or unreadable, or a value out of range.
     """
-    synthesis = ((metadata or {}).get("settings") or {}).get("synthesis") or {}
-    if config is None and {"noise_std", "kspace_fraction"} <= set(synthesis):
-        source = "the network file"
+    synthesis = (metadata or {}).get("synthesis")
+    if isinstance(synthesis, dict) and all(key in synthesis for key in _SYNTHESIS_KEYS):
+        source = NETWORK_SOURCE
+    elif config is not None:
+        try:
+            with open(config) as handle:
+                loaded = yaml.safe_load(handle) or {}
+        except (OSError, yaml.YAMLError) as error:
+            raise EnhanceError(
+                f"--config {config}: cannot read it ({type(error).__name__}: "
+                f"{_first_line(error)}); it should be a YAML file with synthesis.noise_std and "
+                "synthesis.kspace_fraction"
+            ) from error
+        given = loaded.get("synthesis") if isinstance(loaded, dict) else None
+        given = given if isinstance(given, dict) else {}
+        synthesis = {
+            "noise_std": given.get("noise_std", DEFAULT_NOISE_STD),
+            "kspace_fraction": given.get("kspace_fraction", DEFAULT_KSPACE_FRACTION),
+        }
+        complete = all(key in given for key in _SYNTHESIS_KEYS)
+        source = str(config) if complete else f"{config} over {DEFAULTS_SOURCE}"
     else:
-        merged: dict = {}
-        paths = [DEFAULT_CONFIG] + ([Path(config)] if config is not None else [])
-        for path in paths:
-            try:
-                with open(path) as handle:
-                    deep_update(merged, yaml.safe_load(handle) or {})
-            except (OSError, yaml.YAMLError) as error:
-                raise EnhanceError(
-                    f"cannot read the synthesis settings for --degrade from {path} "
-                    f"({type(error).__name__}); pass --config with synthesis.noise_std and "
-                    "synthesis.kspace_fraction"
-                ) from error
-        synthesis = merged.get("synthesis") or {}
-        source = " + ".join(str(p) for p in paths)
+        synthesis = {"noise_std": DEFAULT_NOISE_STD, "kspace_fraction": DEFAULT_KSPACE_FRACTION}
+        source = DEFAULTS_SOURCE
     try:
         noise_std = float(synthesis["noise_std"])
         fraction = float(synthesis["kspace_fraction"])
-    except (KeyError, TypeError, ValueError) as error:
+    except (TypeError, ValueError) as error:
         raise EnhanceError(
             f"{source}: synthesis.noise_std and synthesis.kspace_fraction must both be numbers"
         ) from error
-    if not noise_std >= 0:
+    if not noise_std >= 0 or not math.isfinite(noise_std):
         raise EnhanceError(f"{source}: synthesis.noise_std = {noise_std} must be at least 0")
     if not 0 < fraction <= 1:
         raise EnhanceError(f"{source}: synthesis.kspace_fraction = {fraction} must be in (0, 1]")
@@ -529,14 +842,14 @@ def degrade_slices(
     except ValueError as error:
         raise EnhanceError(f"--degrade: {error}") from error
     factor = (hq.shape[1] // band[0], hq.shape[2] // band[1])
-    magnitude = np.empty(hq.shape, dtype=np.float64)
+    magnitude = np.empty(hq.shape, dtype=np.float32)
     for k, image in enumerate(hq):
         low = truncate_kspace(image.astype(np.float64), kspace_fraction)
         low = (
             low + rng.normal(0.0, noise_std, low.shape) + 1j * rng.normal(0.0, noise_std, low.shape)
         )
         magnitude[k] = upsample_nearest(np.abs(low), factor)
-    return normalize_unit(magnitude).astype(np.float32)
+    return normalize_unit(magnitude).astype(np.float32, copy=False)
 
 
 def degrade_volume(
@@ -544,6 +857,8 @@ def degrade_volume(
     noise_std: float,
     kspace_fraction: float,
     seed: int = DEFAULT_SEED,
+    pixel_mm: float = PIXEL_MM,
+    intensity_percentiles: Sequence[float] = INTENSITY_PERCENTILES,
 ) -> nib.Nifti1Image:
     """The LQ version of a HQ volume, as the dataset makes LQ inputs, on the input's voxel grid.
 
@@ -557,15 +872,29 @@ def degrade_volume(
     seed : int
         Seeds one ``numpy.random.default_rng``; slices draw their noise from it in order
         (inferior -> superior), so a seed gives one LQ volume.
+    pixel_mm, intensity_percentiles
+        As :func:`volume_to_grid`.
 
     Returns
     -------
     nibabel.Nifti1Image
-        float32 LQ volume with ``image``'s shape, affine and header, on its intensity scale.
+        float32 LQ volume with ``image``'s shape, affine and header, on its intensity scale; the
+        voxels outside the field of view are the input's.
     """
-    grid = volume_to_grid(image)
+    check_seed(seed)
+    grid = volume_to_grid(image, pixel_mm=pixel_mm, intensity_percentiles=intensity_percentiles)
     lq = degrade_slices(grid.slices, noise_std, kspace_fraction, np.random.default_rng(seed))
     return grid_to_volume(lq, grid, image)
+
+
+def check_seed(seed: int) -> int:
+    """``--seed`` as an int; EnhanceError unless a whole number >= 0 (what ``default_rng`` takes)."""
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise EnhanceError(
+            f"--seed {seed!r} must be a whole number >= 0 (numpy's default_rng takes no "
+            f"negative seed); the default is {DEFAULT_SEED}"
+        )
+    return int(seed)
 
 
 def enhance_volume(
@@ -573,34 +902,40 @@ def enhance_volume(
     generator: torch.nn.Module,
     batch_size: int = 8,
     progress: bool = False,
+    pixel_mm: float = PIXEL_MM,
+    intensity_percentiles: Sequence[float] = INTENSITY_PERCENTILES,
 ) -> nib.Nifti1Image:
     """Every axial slice of ``image`` enhanced by ``generator``, back in ``image``'s geometry.
 
     Parameters
     ----------
     image : nibabel image
-        A 3-D volume (a 4-D one with a single volume is accepted), any orientation and size
-        whose axial slices map onto the grid (:class:`SliceMap`).
+        A 3-D volume (a 4-D one with a single volume is accepted), any orientation, in-plane
+        voxel sizes up to :data:`MAX_VOXEL_MM`.
     generator : UNet
         From :func:`load_network`; runs on its own device.
     batch_size : int
         Slices per forward pass.
     progress : bool
-        A tqdm bar on stderr.
+        A tqdm bar on stderr (when it is a terminal).
+    pixel_mm : float
+        The networks' pixel size; slices are resampled to it (:func:`volume_to_grid`).
+    intensity_percentiles : (p_low, p_high)
+        Of the volume's intensity limits (:func:`intensity_limits`).
 
     Returns
     -------
     nibabel.Nifti1Image
-        float32, ``image``'s shape, affine and header, ``image``'s intensity scale (see the
-        module's notes for orientation, resampling and scaling).
+        float32, ``image``'s shape, affine and header, ``image``'s intensity scale; only the
+        central 208 x 176 mm of each slice enhanced, the rest copied (see the module's notes).
 
     Raises
     ------
     EnhanceError
-        The volume is not 3-D, its slices cannot map onto the grid, or the network cannot take
-        the grid.
+        The volume is not 3-D, has an unusable affine or voxel size, its slices are too small,
+        or the network cannot take the grid.
     """
-    grid = volume_to_grid(image)
+    grid = volume_to_grid(image, pixel_mm=pixel_mm, intensity_percentiles=intensity_percentiles)
     enhanced = enhance_slices(grid.slices, generator, batch_size=batch_size, progress=progress)
     return grid_to_volume(enhanced, grid, image)
 
@@ -609,7 +944,7 @@ def enhance_volume(
 
 
 def load_volume(path: str | Path) -> nib.spatialimages.SpatialImage:
-    """Read the scan at ``path`` with nibabel, voxels included, checking it is one 3-D volume.
+    """Read the scan at ``path`` with nibabel, voxels included (float32), checking it is one 3-D volume.
 
     Raises
     ------
@@ -632,30 +967,50 @@ def load_volume(path: str | Path) -> nib.spatialimages.SpatialImage:
     return image
 
 
+def _nifti_suffix(path: Path) -> str | None:
+    """The NIfTI extension ``path`` ends in, as written (``.nii``, ``.NII.GZ``, ...), or None."""
+    lower = path.name.lower()
+    for suffix in NIFTI_SUFFIXES:
+        if lower.endswith(suffix):
+            return path.name[-len(suffix) :]
+    return None
+
+
 def default_degraded_path(output: str | Path) -> Path:
     """``OUT`` with ``_lq`` before its suffix: ``brain_enhanced.nii.gz`` -> ``brain_enhanced_lq.nii.gz``."""
     output = Path(output)
-    for suffix in NIFTI_SUFFIXES:
-        if output.name.endswith(suffix):
-            return output.with_name(output.name[: -len(suffix)] + "_lq" + suffix)
+    suffix = _nifti_suffix(output)
+    if suffix is not None:
+        return output.with_name(output.name[: -len(suffix)] + "_lq" + suffix)
     return output.with_name(output.name + "_lq")
 
 
 def _check_output(path: Path, what: str) -> None:
-    if not path.name.endswith(NIFTI_SUFFIXES):
+    if _nifti_suffix(path) is None:
         raise EnhanceError(f"{what} {path} must end in .nii or .nii.gz")
 
 
 def _save(image: nib.Nifti1Image, path: Path) -> None:
-    """Write atomically: a hidden file with the same extension, then a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write atomically: a hidden file with the same extension, then a rename.
+
+    Raises
+    ------
+    EnhanceError
+        The folder or file cannot be written, or nibabel cannot encode the image (a header it
+        refuses); the hidden file is removed and ``path`` is left as it was.
+    """
     tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         nib.save(image, tmp)
         os.replace(tmp, path)
-    except OSError as error:
-        tmp.unlink(missing_ok=True)
-        raise EnhanceError(f"cannot write {path} ({type(error).__name__}: {error})") from error
+    except (OSError, ImageFileError, HeaderDataError, ValueError) as error:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise EnhanceError(
+            f"cannot write {path} ({type(error).__name__}: {_first_line(error)}); "
+            "nothing was written there"
+        ) from error
 
 
 @dataclass(frozen=True)
@@ -693,6 +1048,8 @@ def enhance_file(
     config: str | Path | None = None,
     progress: bool = False,
     warn: Callable[[str], None] | None = None,
+    pixel_mm: float = PIXEL_MM,
+    intensity_percentiles: Sequence[float] = INTENSITY_PERCENTILES,
 ) -> EnhanceResult:
     """``advmri enhance``: read a scan, (degrade it,) enhance it, write the result(s).
 
@@ -701,7 +1058,8 @@ def enhance_file(
     input_path : path
         A 3-D NIfTI (anything nibabel reads as one 3-D volume).
     output_path : path
-        The enhanced volume, ``.nii`` or ``.nii.gz``: float32, input's shape, affine and header.
+        The enhanced volume, ``.nii`` or ``.nii.gz`` (any case): float32, input's shape, affine
+        and header.
     network : path
         ``results/networks/<cell>/generator.pt`` (or ``pretrain``).
     degrade : bool
@@ -710,17 +1068,23 @@ def enhance_file(
     degraded_path : path, optional
         Where the LQ volume goes; default :func:`default_degraded_path` of ``output_path``.
     seed : int
-        Seed of the degradation's noise.
+        Seed of the degradation's noise, >= 0.
     device : {"auto", "cpu", "cuda"}
         ``auto`` = CUDA when available.
     batch_size : int
         Slices per forward pass.
     config : path, optional
-        Study config for the degradation settings (:func:`degradation_settings`).
+        A study config whose ``synthesis`` settings ``degrade`` uses when the network file has
+        none (:func:`degradation_settings`).
     progress : bool
-        A tqdm bar on stderr.
+        A tqdm bar on stderr (when it is a terminal).
     warn : callable, optional
-        Called with each warning line (:func:`network_warnings`) before the work starts.
+        Called with each warning line (:func:`network_warnings`; where ``degrade``'s settings
+        come from when the network file lacks them) before the work starts.
+    pixel_mm : float
+        The pixel size slices are resampled to (the networks': 1 mm).
+    intensity_percentiles : (p_low, p_high)
+        Of the volume's intensity limits (:func:`intensity_limits`).
 
     Raises
     ------
@@ -729,6 +1093,9 @@ def enhance_file(
     """
     started = time.perf_counter()
     input_path, output_path = Path(input_path), Path(output_path)
+    seed = check_seed(seed)
+    check_pixel_mm(pixel_mm)
+    check_percentiles(intensity_percentiles)
     if degraded_path is not None and not degrade:
         raise EnhanceError("--degraded-out is only written with --degrade")
     _check_output(output_path, "output")
@@ -743,15 +1110,25 @@ def enhance_file(
         raise EnhanceError(f"{input_path} would overwrite the input scan; choose another output")
 
     image = load_volume(input_path)
-    grid = volume_to_grid(
-        image, str(input_path)
-    )  # a bad geometry is refused before the network loads
+    # a bad geometry is refused before the network loads
+    grid = volume_to_grid(image, str(input_path), pixel_mm, intensity_percentiles)
     torch_device = resolve_device(device)
     generator, metadata = load_network(network, device=torch_device)
-    for line in network_warnings(metadata, str(network)):
+    lines = network_warnings(metadata, str(network))
+    settings = degradation_settings(metadata, config) if degrade else None
+    if settings is not None and not settings.from_network:
+        lines.append(
+            f"{network} records no synthesis settings (written before training recorded them); "
+            f"--degrade uses {settings.describe()}"
+        )
+    elif settings is not None and config is not None:
+        lines.append(
+            f"--config {config} is not used: {network} records the synthesis settings it was "
+            f"trained with ({settings.describe()})"
+        )
+    for line in lines:
         if warn is not None:
             warn(line)
-    settings = degradation_settings(metadata, config) if degrade else None
 
     inputs = grid.slices
     if settings is not None:
