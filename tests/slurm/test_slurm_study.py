@@ -47,11 +47,10 @@ DATA_TARGETS = [
 CELLS = ("wper1_wadv0_lr0.001", "wper1_wadv0.1_lr0.001")
 # The cell whose first attempt SLURM kills at its 1-minute time limit (SLURM's shortest).
 KILLED_CELL = "wper1_wadv0.1_lr0.001"
-# Seconds of training that outlive the 1-minute limit however SLURM times the kill: slurmctld
-# enforces limits every 30 s and KillWait is 5 s, so a job is killed 60-95 s after it starts
-# The local epoch time it is calibrated on ran beside the other cell, so SLURM's lone run is ~15 %
-# faster: 180 s keeps a margin (measured: killed after epoch 24-27 of 39 with a 150 s target).
-KILLED_CELL_TRAINING_SECONDS = 180
+# Seconds of training that outlive the 1-minute limit: slurmctld enforces limits every 30 s and
+# KillWait is 5 s, so a job is killed 60-95 s after it starts; the retry gets 2 minutes for the
+# rest (measured in CI: killed after epoch 20 of 66 at 60 s, 2.4 s an epoch).
+KILLED_CELL_TRAINING_SECONDS = 120
 # Every result of the study that does not record a wall time (train logs and the report do).
 COMPARED = [
     *DATA_TARGETS,
@@ -181,8 +180,10 @@ def test_study_goes_through_sbatch_survives_a_walltime_kill_and_equals_a_local_r
     assert killed[-1]["state"] == "COMPLETED"
     assert {job["state"] for job in jobs if job not in killed} == {"COMPLETED"}, jobs
 
-    # the retry, given more time, resumed from the killed attempt's checkpoint
-    log = (study.slurm / f"results/logs/finetune/{KILLED_CELL}.log").read_text()
+    # the retry, given more time, resumed from the killed attempt's checkpoint (its SLURM log;
+    # results/logs/ holds the last attempt's)
+    slurm_logs = study.slurm / ".snakemake/slurm_logs/rule_finetune" / KILLED_CELL
+    log = (slurm_logs / f"{killed[1]['id']}.log").read_text()
     resumed = RESUMED.search(log)
     # killed mid-training: after a checkpoint, before the last epoch
     assert resumed and 1 <= int(resumed.group(1)) < study.killed_cell_epochs, log[-3000:]
