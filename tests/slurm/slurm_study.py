@@ -28,6 +28,8 @@ SLURM_FLAGS = [
     "squeue",
     "--slurm-init-seconds-before-status-checks",
     "2",
+    # keep every job's SLURM log: the walltime test reads the resumed epoch in the retry's
+    "--slurm-keep-successful-logs",
 ]
 SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+)")
 RUN_ID = re.compile(r"SLURM run ID: (\S+)")
