@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -27,17 +28,9 @@ from scipy.optimize import OptimizeWarning, curve_fit
 
 from advmri.metrics.sigmoid import fit_sigmoids, initial_guess, sigmoid
 
-X = np.linspace(-2.5, 2.5, 21)
-
-
-def profiles(n: int, seed: int = 1) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    a0 = rng.uniform(-1.0, 1.0, n)
-    a1 = rng.uniform(0.0, 0.5, n)
-    a2 = rng.uniform(0.2, 0.8, n) * rng.choice([-1.0, 1.0], n)
-    s = rng.uniform(0.8, 3.0, n)
-    clean = sigmoid(X[None, :], a0[:, None], a1[:, None], a2[:, None], s[:, None])
-    return clean + rng.normal(0.0, 0.005, clean.shape)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from fabricate import PROFILE_X as X  # noqa: E402
+from fabricate import well_posed_profiles  # noqa: E402
 
 
 def curve_fit_loop(y: np.ndarray, p0: np.ndarray, **kwargs) -> tuple[np.ndarray, float]:
@@ -65,7 +58,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args()
 
-    y = profiles(args.profiles)
+    y = well_posed_profiles(args.profiles, seed=1)
     p0 = initial_guess(X, y)
     times = []
     for _ in range(args.repeats):

@@ -8,6 +8,7 @@ import nibabel as nib
 import numpy as np
 
 from advmri.data.oasis1 import OASIS_GRID
+from advmri.metrics.sigmoid import sigmoid
 
 #: The repository root (tests import it from here: several conftest.py files make `conftest` ambiguous).
 REPO = Path(__file__).resolve().parents[1]
@@ -77,3 +78,29 @@ TINY_TRAINING = {
     "grid": {"w_per": [1.0], "w_adv": [0, 0.1], "lr": [0.001]},
     "compute": {"device": "cpu"},
 }
+
+#: The data stage's outputs (rules synthesize and split), as the contract names them.
+DATA_OUTPUTS = [
+    "results/dataset/hq.npy",
+    "results/dataset/lq.npy",
+    "results/dataset/lesion.npy",
+    "results/dataset/samples.csv",
+    "results/dataset/preview.png",
+    "results/split/split.csv",
+]
+
+#: Sample positions of an edge profile: 21 samples over 5 pixels, centred on the edge.
+PROFILE_X = np.linspace(-2.5, 2.5, 21)
+
+
+def well_posed_profiles(n: int, seed: int = 0) -> np.ndarray:
+    """(n, 21) noisy sigmoid edges on :data:`PROFILE_X`: edge within 1 pixel of the centre,
+    contrast 0.2-0.8 either way, slope 0.8-3 per pixel, Gaussian noise 0.005."""
+    rng = np.random.default_rng(seed)
+    a0 = rng.uniform(-1.0, 1.0, n)
+    a1 = rng.uniform(0.0, 0.5, n)
+    a2 = rng.uniform(0.2, 0.8, n) * rng.choice([-1.0, 1.0], n)
+    s = rng.uniform(0.8, 3.0, n)
+    x = PROFILE_X
+    clean = sigmoid(x[None, :], a0[:, None], a1[:, None], a2[:, None], s[:, None])
+    return clean + rng.normal(0.0, 0.005, clean.shape)

@@ -14,18 +14,8 @@ from advmri.metrics.sigmoid import (
     sigmoid,
 )
 
-X = np.linspace(-2.5, 2.5, 21)
-
-
-def well_posed_profiles(n: int, seed: int = 0) -> np.ndarray:
-    """Edges inside the segment, clear contrast, moderate slope, a little noise."""
-    rng = np.random.default_rng(seed)
-    a0 = rng.uniform(-1.0, 1.0, n)
-    a1 = rng.uniform(0.0, 0.5, n)
-    a2 = rng.uniform(0.2, 0.8, n) * rng.choice([-1.0, 1.0], n)
-    s = rng.uniform(0.8, 3.0, n)
-    clean = sigmoid(X[None, :], a0[:, None], a1[:, None], a2[:, None], s[:, None])
-    return clean + rng.normal(0.0, 0.005, clean.shape)
+from fabricate import PROFILE_X as X
+from fabricate import well_posed_profiles
 
 
 @pytest.mark.parametrize("s", [0.5, 1.0, 1.7, 3.0, -1.2])

@@ -32,18 +32,11 @@ from slurm_study import (
 
 from advmri.models import load_generator
 
-from fabricate import TINY_STUDY, TINY_TRAINING
+from fabricate import DATA_OUTPUTS, TINY_STUDY, TINY_TRAINING
 
 pytestmark = pytest.mark.slow
 
-DATA_TARGETS = [
-    "results/dataset/hq.npy",
-    "results/dataset/lq.npy",
-    "results/dataset/lesion.npy",
-    "results/dataset/samples.csv",
-    "results/dataset/preview.png",
-    "results/split/split.csv",
-]
+DATA_TARGETS = DATA_OUTPUTS
 CELLS = ("wper1_wadv0_lr0.001", "wper1_wadv0.1_lr0.001")
 # The cell whose first attempt SLURM kills at its 1-minute time limit (SLURM's shortest).
 KILLED_CELL = "wper1_wadv0.1_lr0.001"

@@ -8,16 +8,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from fabricate import REPO, TINY_STUDY
+from fabricate import DATA_OUTPUTS, REPO, TINY_STUDY
 
-CONTRACT = [
-    "results/dataset/hq.npy",
-    "results/dataset/lq.npy",
-    "results/dataset/lesion.npy",
-    "results/dataset/samples.csv",
-    "results/dataset/preview.png",
-    "results/split/split.csv",
-]
+CONTRACT = DATA_OUTPUTS
 
 
 def snakemake(workdir, *args, check=True):

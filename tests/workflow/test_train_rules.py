@@ -17,7 +17,7 @@ import yaml
 from advmri.grid import grid_cells
 from advmri.models import RANDOM_FLAG, load_generator
 
-from fabricate import REPO, TINY_STUDY
+from fabricate import DATA_OUTPUTS, REPO, TINY_STUDY
 from fabricate import TINY_TRAINING as TINY_TRAINING_NETWORKS
 
 TINY_TRAINING = TINY_TRAINING_NETWORKS | {
@@ -120,12 +120,7 @@ def test_paper_grid_plans_216_cells_and_one_more_w_adv_value_plans_exactly_12(tm
     # stand-ins for a finished study: every output exists and Snakemake records it as made
     # under the current params (--touch writes the metadata without running anything)
     outputs = [
-        "results/dataset/hq.npy",
-        "results/dataset/lq.npy",
-        "results/dataset/lesion.npy",
-        "results/dataset/samples.csv",
-        "results/dataset/preview.png",
-        "results/split/split.csv",
+        *DATA_OUTPUTS,
         "results/networks/pretrain/generator.pt",
         "results/networks/pretrain/train_log.csv",
     ] + [
