@@ -37,6 +37,7 @@ rule evaluate_reference:
         split=rules.split.output.table,
     output:
         lq="results/reference/lq.csv",
+        truth="results/reference/hq.csv",
         pretrain="results/reference/pretrain.csv",
         examples="results/examples/pretrain.npz",
     log:

@@ -10,7 +10,12 @@ rule report:
         examples=expand(
             "results/examples/{cell}.npz", cell=[cell.name for cell in CELLS]
         ),
+        train_logs=expand(
+            "results/networks/{cell}/train_log.csv", cell=[cell.name for cell in CELLS]
+        ),
+        pretrain_log="results/networks/pretrain/train_log.csv",
         lq_reference=rules.evaluate_reference.output.lq,
+        truth_reference=rules.evaluate_reference.output.truth,
         pretrain_reference=rules.evaluate_reference.output.pretrain,
         hq=rules.synthesize.output.hq,
         lq=rules.synthesize.output.lq,

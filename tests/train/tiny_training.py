@@ -31,6 +31,7 @@ TINY_CONFIG = {
         "batch_size": 4,
         "betas": [0.9, 0.999],
         "checkpoint_every": 1,
+        "recalibrate_bn": True,
     },
     "finetune": {
         "epochs": 4,
@@ -39,6 +40,7 @@ TINY_CONFIG = {
         "schedule": "constant",
         "keep": "last",
         "checkpoint_every": 2,
+        "recalibrate_bn": True,
         "cell_overrides": {},
     },
     "grid": {"w_per": [0.5, 1.0], "w_adv": [0, 0.1], "lr": [0.001, 0.01]},

@@ -1,16 +1,19 @@
-"""Reference rows for the report: the LQ input itself and the pretrained generator
-(rule `evaluate_reference`)."""
+"""Reference rows for the report: the LQ input itself, the HQ truth itself and the pretrained
+generator (rule `evaluate_reference`)."""
 
 from pathlib import Path
 
 from advmri.logs import log_to
-from advmri.metrics.evaluate import evaluate_lq, evaluate_network
+from advmri.metrics.evaluate import evaluate_lq, evaluate_network, evaluate_truth
 
 with log_to(snakemake.log[0]):
     dataset_dir = Path(snakemake.input.hq).parent
     settings = snakemake.params.metrics
     evaluate_lq(dataset_dir, snakemake.input.split, settings).to_csv(
         snakemake.output.lq, index=False
+    )
+    evaluate_truth(dataset_dir, snakemake.input.split, settings).to_csv(
+        snakemake.output.truth, index=False
     )
     evaluate_network(
         snakemake.input.pretrain,

@@ -1,4 +1,6 @@
-"""Statistics, Figures 3-7 and the study report (rule `report`)."""
+"""Statistics, Figures 3-7, training health and the study report (rule `report`)."""
+
+from pathlib import Path
 
 from advmri.logs import log_to
 from advmri.report import build_report
@@ -8,6 +10,7 @@ with log_to(snakemake.log[0]):
         list(snakemake.input.evaluations),
         references={
             "LQ input": snakemake.input.lq_reference,
+            "HQ truth": snakemake.input.truth_reference,
             "pretrained generator": snakemake.input.pretrain_reference,
         },
         examples=list(snakemake.input.examples),
@@ -21,4 +24,7 @@ with log_to(snakemake.log[0]):
         md_path=snakemake.output.md,
         stats_dir=snakemake.output.stats,
         figures_dir=snakemake.output.figures,
+        # results/networks/<cell>/train_log.csv: the folder names the cell
+        train_logs={Path(p).parent.name: p for p in snakemake.input.train_logs},
+        pretrain_log=snakemake.input.pretrain_log,
     )

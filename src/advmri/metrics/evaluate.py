@@ -381,9 +381,29 @@ def evaluate_lq(dataset_dir: str | Path, split_csv: str | Path, settings: dict) 
 
     Same columns as :func:`evaluate_network`, with ``w_per, w_adv, lr`` NaN.
     """
+    return _evaluate_reference_images("lq", dataset_dir, split_csv, settings)
+
+
+def evaluate_truth(dataset_dir: str | Path, split_csv: str | Path, settings: dict) -> pd.DataFrame:
+    """Reference evaluation of the HQ ground truth against itself on the test split.
+
+    GE, ECE and MIE are 0 and SSIM is 1 by definition (NaN where the metric itself is undefined,
+    e.g. GE in a box without gradients); what this row adds is the Sharpness of the truth's own
+    lesion edges and how many of their profiles fit, so a network's Sharpness can be read as
+    "sharper than the truth" or only "sharper than the input". Same columns as
+    :func:`evaluate_network`, with ``w_per, w_adv, lr`` NaN.
+    """
+    return _evaluate_reference_images("hq", dataset_dir, split_csv, settings)
+
+
+def _evaluate_reference_images(
+    which: str, dataset_dir: str | Path, split_csv: str | Path, settings: dict
+) -> pd.DataFrame:
+    """Evaluate the test split's ``lq`` or ``hq`` images themselves (no network)."""
     cfg = MetricSettings.from_config(settings)
     test = load_test_set(dataset_dir, split_csv)
-    table = evaluate_arrays(test.lq, test.hq, test.lesion, test.samples, cfg, "LQ input")
+    images, label = (test.lq, "LQ input") if which == "lq" else (test.hq, "HQ truth")
+    table = evaluate_arrays(images, test.hq, test.lesion, test.samples, cfg, label)
     out = _with_cell(table, dict.fromkeys(CELL_COLUMNS, np.nan))
     out.attrs.update(table.attrs)
     return out

@@ -28,10 +28,19 @@ from advmri.report.figures import (
     plot_interaction_wper,
 )
 from advmri.report.findings import Finding, evaluate_findings, table1_differences
+from advmri.report.health import (
+    classify_training,
+    excluded_networks,
+    flag_label,
+    plot_training_curves,
+    read_train_log,
+    status_of,
+)
 from advmri.report.tables import (
     ANOVA_COLUMNS,
     EMMEANS_COLUMNS,
     EVAL_COLUMNS,
+    PROFILES_FITTED,
     RESPONSES,
     TABLE1_COLUMNS,
     best_by_ge,
@@ -227,14 +236,24 @@ def uses_random_vgg(config: Mapping, perceptual_weights: str | None = None) -> b
 
 
 def reference_summary(
-    references: Mapping[str, pd.DataFrame], evals: pd.DataFrame, vgg: Cell, gan: Cell
+    references: Mapping[str, pd.DataFrame],
+    evals: pd.DataFrame,
+    vgg: Cell,
+    gan: Cell,
+    statuses: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
-    """Mean of each raw metric over the test images: references, network families, winners."""
+    """Mean of each raw metric over the test images: references, network families, winners.
+
+    ``profiles fitted`` is the mean number of the 8 edge profiles whose sigmoid fitted per image
+    (the Sharpness behind the mean); ``statuses`` flags winners whose training is not ``ok``.
+    """
     rows = []
 
     def add(label: str, table: pd.DataFrame, networks: int | None) -> None:
         row = {"rows": label, "networks": networks, "images": table["sample"].nunique()}
         row.update({r: float(table[r].mean()) for r in RESPONSES})
+        if PROFILES_FITTED in table.columns:
+            row["profiles fitted (of 8)"] = float(table[PROFILES_FITTED].mean())
         rows.append(row)
 
     for label, table in references.items():
@@ -250,12 +269,13 @@ def reference_summary(
             & select_level(evals["w_adv"], cell.w_adv)
             & select_level(evals["lr"], cell.lr)
         )
-        add(f"{label}: {cell.name}", evals[mask], 1)
+        add(f"{label}: {flag_label(cell.name, statuses or {})}", evals[mask], 1)
     return pd.DataFrame(rows)
 
 
-def findings_table(findings: Sequence[Finding]) -> pd.DataFrame:
-    return pd.DataFrame(
+def findings_table(findings: Sequence[Finding], flagged: str = "") -> pd.DataFrame:
+    """The verdicts; ``flagged`` names the flagged networks they rest on (a column when given)."""
+    table = pd.DataFrame(
         {
             "finding (SPEC §9)": [f.claim for f in findings],
             "holds on this run": [
@@ -265,12 +285,43 @@ def findings_table(findings: Sequence[Finding]) -> pd.DataFrame:
             "p": [np.nan if f.p_value is None else f.p_value for f in findings],
         }
     )
+    if flagged:
+        table["rests on flagged networks"] = flagged
+    return table
 
 
-def table1_display(table1: pd.DataFrame) -> pd.DataFrame:
-    """Table 1 ordered level I then II, each by W_per and LR, as the report prints it."""
+def table1_display(table1: pd.DataFrame, statuses: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Table 1 ordered level I then II, each by W_per and LR, as the report prints it.
+
+    With ``statuses`` (training health), a ``flags`` column names each row's winners whose
+    training is not ``ok``.
+    """
     parts = [table1_rows(table1, level) for level in ("I", "II")]
-    return pd.concat(parts, ignore_index=True)[list(TABLE1_COLUMNS)]
+    table = pd.concat(parts, ignore_index=True)
+    display = table[list(TABLE1_COLUMNS)].copy()
+    if statuses:
+        display["flags"] = [
+            ", ".join(
+                flag_label(cell.name, statuses)
+                for cell in winners(row)
+                if statuses.get(cell.name, "ok") != "ok"
+            )
+            for _, row in table.iterrows()
+        ]
+    return display
+
+
+def flagged_winners(table1: pd.DataFrame, statuses: Mapping[str, str]) -> str:
+    """The Table 1 winners whose training is not ``ok``, as ``name [status]``, comma-separated."""
+    names = sorted(
+        {
+            cell.name
+            for _, row in table1.iterrows()
+            for cell in winners(row)
+            if statuses.get(cell.name, "ok") != "ok"
+        }
+    )
+    return ", ".join(flag_label(name, statuses) for name in names)
 
 
 def build_report(
@@ -286,6 +337,8 @@ def build_report(
     figures_dir: str | Path,
     compute_statistics: bool = True,
     perceptual_weights: str | None = None,
+    train_logs: Mapping[str, str | Path] | None = None,
+    pretrain_log: str | Path | None = None,
 ) -> list[Finding]:
     """Run the statistics, draw Figures 3-7 and write ``report.html`` and ``report.md``.
 
@@ -304,6 +357,11 @@ def build_report(
     figures_dir : folder of the figures' PNGs and CSVs.
     perceptual_weights : the perceptual VGG's source when known better than from ``config``
         (e.g. from the networks' metadata); ``random`` raises the report's warning.
+    train_logs, pretrain_log : cell name -> ``train_log.csv``, and the pretrained generator's;
+        given together, the report gains its training-health section (statuses in
+        ``stats_dir/training_health.csv``, curves in ``figures_dir/training_curves.png``), flags
+        unhealthy networks wherever they appear, and ``stats.exclude: diverged`` leaves diverged
+        networks out of the statistics.
 
     Returns
     -------
@@ -323,6 +381,27 @@ def build_report(
     evals = load_evaluations(eval_csvs)
     logger.info("read %d evaluation rows from %d files", len(evals), len(eval_csvs))
     reference_tables = {label: read_table(path, EVAL_COLUMNS) for label, path in references.items()}
+    health, excluded = None, []
+    divergence_ratio = float(stats_cfg.get("divergence_ratio", 3.0))
+    if train_logs is not None and pretrain_log is not None:
+        logs = {name: read_train_log(path) for name, path in train_logs.items()}
+        if "LQ input" not in reference_tables:
+            raise DataError("report: the training-health section needs the 'LQ input' reference")
+        health = classify_training(
+            logs,
+            read_train_log(pretrain_log),
+            evals,
+            reference_tables["LQ input"],
+            divergence_ratio,
+        )
+        excluded = excluded_networks(health, stats_cfg.get("exclude", "none"))
+        if excluded:
+            logger.warning(
+                "stats.exclude = diverged: %d network(s) left out of the statistics: %s",
+                len(excluded),
+                ", ".join(excluded),
+            )
+    stats_csvs = [p for p in eval_csvs if Path(p).stem not in set(excluded)]
     if compute_statistics:
         # imported here: the statistics are the report's heaviest dependency and only this path
         # needs them (a report can also be rebuilt from an existing statistics folder)
@@ -330,7 +409,7 @@ def build_report(
 
         stats_dir.mkdir(parents=True, exist_ok=True)
         run_study_statistics(
-            [str(p) for p in eval_csvs],
+            [str(p) for p in stats_csvs],
             str(stats_dir),
             table1_test=test,
             table1_selection=selection,
@@ -338,6 +417,16 @@ def build_report(
         )
         logger.info("statistics written to %s", stats_dir)
     stats = read_stats(stats_dir)
+    if health is not None:
+        health.to_csv(stats_dir / "training_health.csv", index=False)
+        figures_dir.mkdir(parents=True, exist_ok=True)
+        plot_training_curves(
+            logs,
+            read_train_log(pretrain_log),
+            health,
+            figures_dir / "training_curves.png",
+            figures_dir / "training_curves.csv",
+        )
 
     w_per = float(figures_cfg.get("w_per", 1.0))
     lr = float(figures_cfg.get("lr", 0.001))
@@ -365,6 +454,10 @@ def build_report(
         test=test,
         selection=selection,
         stats_dir=stats_dir,
+        health=health,
+        excluded=excluded,
+        curves=figures_dir / "training_curves.png",
+        divergence_ratio=divergence_ratio,
     )
     title = "advmri: adversarial training in low-resolution MRI enhancement — study report"
     html_path, md_path = Path(html_path), Path(md_path)
@@ -393,9 +486,14 @@ def _blocks(
     test: str,
     selection: str,
     stats_dir: Path,
+    health: pd.DataFrame | None = None,
+    excluded: Sequence[str] = (),
+    curves: Path | None = None,
+    divergence_ratio: float = 3.0,
 ) -> list[Block]:
     """The report's content, in reading order."""
     blocks: list[Block] = []
+    statuses = status_of(health)
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     blocks.append(
         Block(
@@ -415,6 +513,23 @@ def _blocks(
             )
         )
 
+    if health is not None and (health["status"] != "ok").any():
+        counts = health["status"].value_counts()
+        parts = [f"{counts[s]} {s}" for s in ("diverged", "not learning") if s in counts]
+        blocks.append(
+            Block(
+                "warning",
+                f"Training health: {' and '.join(parts)} of {len(health)} networks "
+                "(see Training health below); flagged networks are marked [diverged] or "
+                "[not learning] wherever they appear. "
+                + (
+                    f"Left out of the statistics (stats.exclude: diverged): {', '.join(excluded)}."
+                    if excluded
+                    else "All networks are in the statistics (stats.exclude: none)."
+                ),
+            )
+        )
+
     blocks.append(Block("heading", "Findings of the paper on this run"))
     blocks.append(
         Block(
@@ -431,7 +546,9 @@ def _blocks(
             "smallest p among the groups where ECE rose.",
         )
     )
-    blocks.append(Block("table", table=findings_table(findings)))
+    blocks.append(
+        Block("table", table=findings_table(findings, flagged_winners(stats.table1, statuses)))
+    )
 
     blocks.append(Block("heading", "Table 1: best VGG-Enhanced versus best VGG+GAN-Enhanced"))
     blocks.append(
@@ -443,7 +560,7 @@ def _blocks(
             "networks per response (GE, Sharpness, ECE, MIE on the ln scale; SSIM as is).",
         )
     )
-    blocks.append(Block("table", table=table1_display(stats.table1)))
+    blocks.append(Block("table", table=table1_display(stats.table1, statuses)))
     diffs = table1_differences(stats.table1, stats.emmeans)
     diff_columns = ["level", "w_per", "lr", *(f"{r}_diff" for r in RESPONSES)]
     blocks.append(
@@ -473,9 +590,46 @@ def _blocks(
             "table",
             "Mean of each metric over the test images (raw scale; smaller GE, ECE, MIE and larger "
             "Sharpness, SSIM are better).",
-            table=reference_summary(references, evals, vgg, gan),
+            table=reference_summary(references, evals, vgg, gan, statuses),
         )
     )
+    if "HQ truth" in references:
+        blocks.append(
+            Block(
+                "text",
+                "HQ truth: the ground truth scored against itself, so GE, ECE and MIE are 0 and "
+                "SSIM is 1 by definition; its Sharpness and fitted profiles are the truth's own "
+                "lesion edges. A network above it is sharper than the truth, not only than its "
+                "input.",
+            )
+        )
+
+    if health is not None:
+        blocks.append(Block("heading", "Training health"))
+        blocks.append(
+            Block(
+                "text",
+                "Each network's status from its train_log.csv and its lesion metrics: diverged = a "
+                "non-finite logged value, or a final validation L1 more than "
+                f"{divergence_ratio:g}x its own best or the pretrained generator's "
+                "(stats.divergence_ratio); not learning = worse than the LQ input on mean MIE or "
+                "SSIM inside the lesions; ok = neither. Table: stats/training_health.csv.",
+            )
+        )
+        blocks.append(Block("table", table=health_display(health)))
+        if curves is not None and curves.is_file():
+            blocks.append(
+                Block(
+                    "figure",
+                    "Per-epoch training curves of every network in grid order (rows W_per x LR, "
+                    "columns W_adv; the pretrained generator first): generator terms on a log "
+                    "scale (top; dashed: the pretrained generator's final validation L1) and the "
+                    "discriminator's mean logits on real and enhanced images (bottom). Titles of "
+                    "diverged networks are red, of not-learning ones orange. Data: "
+                    "figures/training_curves.csv.",
+                    path=curves,
+                )
+            )
 
     blocks.append(Block("heading", "Figures"))
     for key in ("fig3", "fig4", "fig5", "fig6", "fig7"):
@@ -539,6 +693,23 @@ def _blocks(
     settings = pd.DataFrame(flatten(config), columns=["key", "value"])
     blocks.append(Block("table", "The whole study configuration of this run.", table=settings))
     return blocks
+
+
+def health_display(health: pd.DataFrame) -> pd.DataFrame:
+    """The training-health table as the report prints it (flagged networks first)."""
+    columns = [
+        "network",
+        "status",
+        "reason",
+        "epochs",
+        "final_val_l1",
+        "best_val_l1",
+        "mie",
+        "ssim",
+    ]
+    order = health["status"].map({"diverged": 0, "not learning": 1, "ok": 2})
+    table = health.assign(_order=order).sort_values(["_order"], kind="stable")[columns]
+    return table.reset_index(drop=True)
 
 
 def check_dataset(dataset: Mapping[str, str | Path]) -> None:

@@ -31,6 +31,8 @@ NAMES: dict[str, str] = {
 }
 
 EVAL_COLUMNS: tuple[str, ...] = ("sample", "subject", "w_per", "w_adv", "lr", *RESPONSES)
+#: How many of the 8 edge profiles fitted per image; kept when an evaluation CSV has it.
+PROFILES_FITTED = "sharpness_profiles_fitted"
 EMMEANS_COLUMNS: tuple[str, ...] = (
     "response",
     "lr",
@@ -87,7 +89,7 @@ def load_evaluations(paths: Sequence[str | Path]) -> pd.DataFrame:
     """Concatenate the networks' evaluation CSVs (one row per network x test image).
 
     Returns columns ``sample, subject, w_per, w_adv, lr`` and the five raw responses, with ``w_per``,
-    ``w_adv`` and ``lr`` as floats. An empty list, a missing file or column, or a file without its
+    ``w_adv`` and ``lr`` as floats, plus ``sharpness_profiles_fitted`` when every file has it. An empty list, a missing file or column, or a file without its
     network's factor values is a DataError naming the file.
     """
     if not paths:
@@ -100,8 +102,11 @@ def load_evaluations(paths: Sequence[str | Path]) -> pd.DataFrame:
                 f"{path}: empty w_per/w_adv/lr; a grid network's evaluation is expected here, "
                 "not a reference (LQ input or pretrained generator)"
             )
-        frames.append(table.loc[:, list(EVAL_COLUMNS)])
-    evals = pd.concat(frames, ignore_index=True)
+        frames.append(table)
+    columns = list(EVAL_COLUMNS)
+    if all(PROFILES_FITTED in frame.columns for frame in frames):
+        columns.append(PROFILES_FITTED)
+    evals = pd.concat([frame.loc[:, columns] for frame in frames], ignore_index=True)
     for column in ("w_per", "w_adv", "lr", *RESPONSES):
         evals[column] = evals[column].astype(float)
     return evals

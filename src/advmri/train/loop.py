@@ -132,6 +132,47 @@ def validation_l1(
     return float(total / hq.numel())
 
 
+@torch.no_grad()
+def recalibrate_batch_norm(
+    generator: nn.Module,
+    lq: torch.Tensor,
+    batch_size: int,
+    prepare: Callable[[torch.Tensor], torch.Tensor],
+    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+) -> int:
+    """Re-estimate every batch-norm layer's running mean and variance with the final weights.
+
+    During training a BatchNorm layer's running statistics are an exponential average (momentum
+    0.1) of batches seen under *earlier* weights; eval mode uses them. After few steps, or after
+    large steps (fine-tuning at LR 0.01), they lag the weights and the saved network's output
+    drifts in intensity although its training loss is low. Here the statistics are reset and
+    recomputed as the plain average over ``lq`` (the training inputs, in order) under the final
+    weights ("precise BN"). No weight changes and nothing random happens, so a resumed run stays
+    bit-identical on CPU.
+
+    Returns
+    -------
+    int
+        Number of batch-norm layers recalibrated (0 leaves the network untouched).
+    """
+    norms = [m for m in generator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms or lq.shape[0] == 0:
+        return 0
+    was_training = generator.training
+    momenta = [norm.momentum for norm in norms]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # None: cumulative average over the batches that follow
+    generator.train()
+    for start in range(0, lq.shape[0], batch_size):
+        with autocast():
+            generator(prepare(lq[start : start + batch_size]))
+    for norm, momentum in zip(norms, momenta, strict=True):
+        norm.momentum = momentum
+    generator.train(was_training)
+    return len(norms)
+
+
 def fingerprint(*tensors: torch.Tensor) -> str:
     """SHA-256 (hex, 16 characters) of the tensors' shapes and bytes (order matters)."""
     digest = hashlib.sha256()
@@ -208,6 +249,7 @@ def train_network(
     base_lr = float(settings["cell"]["lr"] if finetune else section["lr"])
     schedule = section.get("schedule", "constant")
     keep = section.get("keep", "last")
+    recalibrate = bool(section["recalibrate_bn"])
     w_per = float(settings["cell"]["w_per"]) if finetune else 0.0
     w_adv = float(settings["cell"]["w_adv"]) if finetune else 0.0
     seed = int(settings["seed"])
@@ -407,6 +449,9 @@ def train_network(
             for key, value in terms.items():  # summed on the device: no sync per step
                 sums[key] = sums.get(key, 0) + value.double() * index.numel()
         means = {key: float(value) / n_train for key, value in sums.items()}
+        if recalibrate and epoch + 1 == epochs:
+            # the last epoch's validation and checkpoint already see the statistics it saves
+            recalibrate_batch_norm(generator, train_lq, batch_size, prepare, autocast)
         val = validation_l1(g_forward, data.val_lq, data.val_hq, batch_size, prepare, autocast)
         checked = {**means, "val_l1": val} if data.val_lq.shape[0] else means  # NaN if no val
         for term in (*_LOSS_TERMS, "val_l1"):
@@ -452,9 +497,16 @@ def train_network(
     bar.close()
 
     # --- outputs --------------------------------------------------------------------------------
+    kept_val_l1 = rows[-1]["val_l1"] if rows else float("nan")
     if keep == "best_val" and best is not None:
         generator.load_state_dict(best["state"])
         kept_epoch = int(best["epoch"])
+        kept_val_l1 = rows[kept_epoch - 1]["val_l1"]
+        if recalibrate and kept_epoch != epochs:
+            recalibrate_batch_norm(generator, train_lq, batch_size, prepare, autocast)
+            kept_val_l1 = validation_l1(
+                generator, data.val_lq, data.val_hq, batch_size, prepare, autocast
+            )
     else:
         kept_epoch = epochs
     metadata = {
@@ -467,7 +519,8 @@ def train_network(
         "epochs_run": epochs,
         "kept": keep,
         "kept_epoch": kept_epoch,
-        "val_l1": rows[kept_epoch - 1]["val_l1"] if rows else float("nan"),
+        "val_l1": kept_val_l1,
+        "batch_norm_recalibrated": recalibrate,
         "device": str(device),
         "bf16": bf16,
         "torch_version": str(torch.__version__),
