@@ -1,9 +1,10 @@
 """Every bad dataset file we know of, and the one line each stage that reads it now stops with.
 
-Training (:func:`advmri.train.load_training_data`) and evaluation
-(:func:`advmri.metrics.evaluate.load_test_set`, used by ``evaluate`` and ``evaluate_reference``)
-read the dataset through one checked loader, :func:`advmri.data.dataset.read_dataset`, so each case
-is shown for the loader and for both stages. Before, a NaN in a test image gave an empty metrics row
+Training (:func:`advmri.train.load_training_data`), evaluation
+(:func:`advmri.metrics.evaluate.load_test_set`, used by ``evaluate`` and ``evaluate_reference``) and
+the report's example figures (:func:`advmri.report.examples.example_images`) read the dataset
+through one checked loader, :func:`advmri.data.dataset.read_dataset`, so each case is shown for the
+loader and for the three stages. Before, a NaN in a test image gave an empty metrics row
 and exit 0, a NaN in a training image a NaN loss after an epoch, and a truncated file numpy's
 ``mmap length is greater than file size`` naming no file.
 """
@@ -17,10 +18,14 @@ import pytest
 from advmri.data.dataset import read_dataset, write_dataset
 from advmri.data.synthesis import Dataset
 from advmri.errors import DataError
+from advmri.grid import Cell
 from advmri.metrics.evaluate import evaluate_lq, load_test_set
+from advmri.report.examples import example_images
 from advmri.train import load_training_data
 
 N, H, W = 8, 16, 16
+#: The two networks of the report's example figure (their enhanced test images are fabricated).
+VGG, GAN = Cell(1.0, 0.0, 0.01), Cell(1.0, 0.1, 0.01)
 RERUN = "rerun the synthesize rule (snakemake --forcerun synthesize)"
 METRICS = {
     "sharpness": {"segment_length_px": 5.0, "samples_per_segment": 21, "interpolation_order": 3},
@@ -61,15 +66,24 @@ def make_dataset(root: Path) -> dict[str, Path]:
     pd.DataFrame(
         {"subject": ["s0", "s1", "s2", "s3"], "split": ["train", "train", "val", "test"]}
     ).to_csv(paths["split"], index=False)
+    for cell in (VGG, GAN):
+        paths[cell.name] = root / f"{cell.name}.npz"
+        np.savez(paths[cell.name], sample=np.array([6, 7]), enhanced=hq[6:8].astype(np.float32))
     return paths
 
 
 def load_everywhere(paths: dict[str, Path]) -> list[str]:
-    """The message of each stage's loader (all three must refuse the dataset)."""
+    """The message of each stage's loader (each must refuse the dataset)."""
     loaders = [
         lambda: read_dataset(paths["hq"], paths["lq"], paths["samples"], paths["lesion"]),
         lambda: load_training_data(paths["hq"], paths["lq"], paths["samples"], paths["split"]),
         lambda: load_test_set(paths["hq"].parent, paths["split"]),
+        lambda: example_images(
+            VGG,
+            GAN,
+            {cell.name: paths[cell.name] for cell in (VGG, GAN)},
+            {name: paths[name] for name in ("hq", "lq", "samples")},
+        ),
     ]
     messages = []
     for load in loaders:
