@@ -148,5 +148,7 @@ def test_snakemake_stops_before_any_job_with_the_line(tmp_path, yaml_text, messa
         env={**os.environ, "PYTHONPATH": str(REPO / "src")},
     )
     assert result.returncode != 0
-    assert message in result.stdout + result.stderr
+    # one line, the message, no traceback frames
+    assert result.stderr.strip().startswith(message)
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert not (tmp_path / "results").exists()
