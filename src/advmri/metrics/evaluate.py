@@ -349,6 +349,13 @@ def evaluate_network(
     test = load_test_set(dataset_dir, split_csv)
     started = time.perf_counter()
     enhanced = enhance(model, test.lq, cfg.batch_size, torch_device)
+    bad = np.flatnonzero(~np.isfinite(enhanced).all(axis=(1, 2)))
+    if bad.size:  # NaN metrics rows would look like fit failures
+        raise DataError(
+            f"{network_path} gave NaN or infinite values on {bad.size} of {len(enhanced)} test "
+            f"images (the first: sample {int(test.samples['sample'].iloc[bad[0]])}); nothing "
+            "was written"
+        )
     inferred = time.perf_counter()
     table = evaluate_arrays(enhanced, test.hq, test.lesion, test.samples, cfg, str(network_path))
     logger.info(
