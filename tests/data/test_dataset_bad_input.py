@@ -113,7 +113,7 @@ def _nan_in_training_image(paths):
     return (
         "hq",
         "sample 1 (subject s0, session s0_MR1, augmentation 1) holds 16 NaN or infinite pixels; "
-        "1 more samples too",
+        "1 more sample too",
     )
 
 

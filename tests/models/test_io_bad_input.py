@@ -30,7 +30,7 @@ def test_weights_that_are_not_finite_are_refused_naming_the_file_and_tensor(tmp_
         load_generator(path)
     assert str(raised.value) == (
         f"{path}: weights hold NaN or infinite values, 1 in 'encoders.0.block.0.weight' "
-        "(and 1 more tensors); the network is unusable, retrain it"
+        "(and 1 more tensor); the network is unusable, retrain it"
     )
     assert isinstance(raised.value, DataError)  # one line at every stage that loads networks
 

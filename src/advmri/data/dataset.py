@@ -161,6 +161,11 @@ def _describe_sample(table: pd.DataFrame, index: int) -> str:
     return f"sample {index}" + (f" ({', '.join(parts)})" if parts else "")
 
 
+def _more(count: int) -> str:
+    """``; 3 more samples too`` (empty for none)."""
+    return f"; {count} more sample{'s' if count > 1 else ''} too" if count else ""
+
+
 def check_images(
     array: np.ndarray, path: str | Path, table: pd.DataFrame, advice: str = _RERUN
 ) -> None:
@@ -181,7 +186,7 @@ def check_images(
     if bad_finite:
         index = int(bad_finite[0])
         count = int((~np.isfinite(np.asarray(array[index]))).sum())
-        more = f"; {len(bad_finite) - 1} more samples too" if len(bad_finite) > 1 else ""
+        more = _more(len(bad_finite) - 1)
         raise DataError(
             f"dataset: {path}: {_describe_sample(table, index)} holds {count:,} NaN or infinite "
             f"pixels{more}; {advice}"
@@ -189,7 +194,7 @@ def check_images(
     if bad_range:
         index = int(bad_range[0])
         image = np.asarray(array[index])
-        more = f"; {len(bad_range) - 1} more samples too" if len(bad_range) > 1 else ""
+        more = _more(len(bad_range) - 1)
         raise DataError(
             f"dataset: {path}: {_describe_sample(table, index)} has values in "
             f"[{float(image.min()):.4g}, {float(image.max()):.4g}], outside [0, 1]{more}; {advice}"

@@ -37,7 +37,8 @@ def check_finite_weights(state_dict: dict, path: str | Path) -> None:
     ]
     if bad:
         key, count = bad[0]
-        more = f" (and {len(bad) - 1} more tensors)" if len(bad) > 1 else ""
+        others = len(bad) - 1
+        more = f" (and {others} more tensor{'s' if others > 1 else ''})" if others else ""
         raise NonFiniteWeightsError(
             f"{path}: weights hold NaN or infinite values, {count:,} in {key!r}{more}; the network "
             "is unusable, retrain it"
