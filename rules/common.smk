@@ -1,8 +1,16 @@
+import sys
+
 from advmri.config import validate_config
+from advmri.errors import ConfigError
 from advmri.grid import NUMBER_PATTERN, Cell, format_number, grid_cells
 
 # Stop before any job when the merged config breaks the schema (one line naming the key).
-validate_config(config, workflow.source_path("../workflow/schemas/config.schema.yaml"))
+try:
+    validate_config(
+        config, workflow.source_path("../workflow/schemas/config.schema.yaml")
+    )
+except ConfigError as error:
+    sys.exit(str(error))
 
 
 wildcard_constraints:

@@ -604,7 +604,9 @@ def test_a_network_trained_with_a_random_vgg_is_named_in_a_warning(tmp_path, cap
 
 
 def test_load_network_names_the_expected_file_for_a_checkpoint(tmp_path):
-    with pytest.raises(EnhanceError, match=r"expected results/networks/<cell>/generator\.pt"):
+    with pytest.raises(
+        EnhanceError, match=r"expected a network.s folder, results/networks/<cell>/"
+    ):
         load_network(_not_a_generator(tmp_path, "checkpoint"))
 
 

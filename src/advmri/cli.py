@@ -77,7 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     enhance.add_argument("input", help="the scan: a 3-D NIfTI (.nii or .nii.gz), any orientation")
     enhance.add_argument("output", help="the enhanced volume (.nii or .nii.gz)")
     enhance.add_argument(
-        "--network", required=True, help="results/networks/<cell>/generator.pt (or pretrain)"
+        "--network",
+        required=True,
+        metavar="DIR",
+        help="a trained network's folder, results/networks/<cell>/ (or results/networks/pretrain/), "
+        "holding generator.pt (the generator.pt file itself is accepted too)",
     )
     enhance.add_argument(
         "--degrade",

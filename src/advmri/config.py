@@ -2,17 +2,27 @@
 
 The schema documents every key (type, range, meaning) and forbids unknown keys. A violation stops the
 run before any job, with one line naming the key path and what was expected.
+
+Beyond JSON Schema's own keywords the schema uses two of this project's (checked by
+:data:`Validator`): ``ordered: true`` on a ``[low, high]`` array (``low <= high``) and
+``notAllZero: true`` on an object or array of numbers (probabilities that must not all be 0). Every
+number anywhere in the config must be finite (:func:`check_finite`): JSON Schema's ``minimum`` and
+``maximum`` tests are false for NaN, so a NaN would pass them.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 
 import jsonschema
 import yaml
 
+from advmri.data.anatomy import IMAGE_SHAPE
+from advmri.data.kspace import band_shape, divisor_fractions
 from advmri.errors import ConfigError
+from advmri.grid import Cell, format_number
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -23,6 +33,37 @@ def key_path(path) -> str:
     for part in path:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text or "(top level)"
+
+
+def _ordered(validator, ordered, instance, schema):
+    """Keyword ``ordered: true``: a ``[low, high]`` array with ``low <= high``."""
+    if not (ordered and validator.is_type(instance, "array") and len(instance) == 2):
+        return
+    low, high = instance
+    numbers = all(validator.is_type(v, "number") for v in instance)
+    if numbers and low > high:
+        yield jsonschema.ValidationError(f"{instance!r} is not [low, high] with low <= high")
+
+
+def _not_all_zero(validator, wanted, instance, schema):
+    """Keyword ``notAllZero: true``: an object's (or array's) numbers are not all 0."""
+    if not wanted:
+        return
+    if validator.is_type(instance, "object"):
+        values = list(instance.values())
+    elif validator.is_type(instance, "array"):
+        values = list(instance)
+    else:
+        return
+    numbers = [v for v in values if validator.is_type(v, "number")]
+    if numbers and not any(numbers):
+        yield jsonschema.ValidationError(f"{instance!r} are all zero")
+
+
+#: Draft 2020-12 plus this project's ``ordered`` and ``notAllZero`` keywords.
+Validator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator, {"ordered": _ordered, "notAllZero": _not_all_zero}
+)
 
 
 def _describe(error: jsonschema.ValidationError) -> str:
@@ -45,15 +86,46 @@ def _describe(error: jsonschema.ValidationError) -> str:
             return f"{where} = {value!r} is not of type {error.validator_value}"
         case "required":
             return f"{where}: {error.message}"
+        case "ordered":
+            return f"{where} = {value!r} must be [low, high] with low <= high"
+        case "notAllZero":
+            return f"{where} = {value!r} must not be all zero (nothing could be drawn)"
         case _:
             return f"{where} = {value!r}: {error.message}"
 
 
+def check_finite(config: Mapping) -> None:
+    """Raise :class:`ConfigError` naming the first number of ``config`` that is NaN or infinite.
+
+    Walks every mapping and list, whatever its keys, so a key added to the schema is covered.
+    """
+
+    def walk(node, path):
+        if isinstance(node, bool):
+            return
+        if isinstance(node, float | int):
+            if not math.isfinite(node):
+                raise ConfigError(f"config: {key_path(path)} = {node!r} must be a finite number")
+        elif isinstance(node, Mapping):
+            for key, value in node.items():
+                walk(value, [*path, key])
+        elif isinstance(node, list | tuple):
+            for index, value in enumerate(node):
+                walk(value, [*path, index])
+
+    walk(config, [])
+
+
 def validate_config(config: Mapping, schema_path: str | Path = SCHEMA_PATH) -> None:
-    """Raise :class:`ConfigError` with one line for the first (most specific) schema violation."""
+    """Raise :class:`ConfigError` with one line for the first problem of ``config``.
+
+    In order: a number that is not finite (:func:`check_finite`), the most specific schema
+    violation, then the rules a schema cannot say (:func:`_check_consistency`).
+    """
+    check_finite(config)
     with open(schema_path) as handle:
         schema = yaml.safe_load(handle)
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = Validator(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(dict(config)))
     if error is not None:
         raise ConfigError(f"config: {_describe(error)}")
@@ -85,11 +157,40 @@ def _check_consistency(config: Mapping) -> None:
     source = config["data"]["source"]
     if source == "oasis1" and not config["data"]["oasis1"].get("root"):
         raise ConfigError("config: data.source is 'oasis1' but data.oasis1.root is empty")
-    for name in ("wm", "gm", "csf"):
-        low, high = config["synthesis"]["tissue_weights"][name]
-        if low > high:
+    fraction = config["synthesis"]["kspace_fraction"]
+    try:
+        band_shape(IMAGE_SHAPE, fraction)
+    except ValueError:
+        lines = " x ".join(f"{side * fraction:g}" for side in IMAGE_SHAPE)
+        raise ConfigError(
+            f"config: synthesis.kspace_fraction = {fraction!r} keeps {lines} k-space lines; it "
+            f"must keep whole lines that divide the grid "
+            f"({divisor_fractions(IMAGE_SHAPE)})"
+        ) from None
+    _check_cell_overrides(config)
+
+
+def _check_cell_overrides(config: Mapping) -> None:
+    """Each key of ``finetune.cell_overrides`` must name a cell of the grid (a typo is no cell)."""
+    grid = config["grid"]
+    for name in config["finetune"].get("cell_overrides") or {}:
+        try:
+            cell = Cell.parse(str(name))
+        except ValueError:
             raise ConfigError(
-                f"config: synthesis.tissue_weights.{name} = [{low}, {high}] is reversed"
+                f"config: finetune.cell_overrides: {name!r} is not a cell name like "
+                "wper1_wadv0.5_lr0.01"
+            ) from None
+        absent = [
+            f"grid.{factor} = [{', '.join(format_number(v) for v in grid[factor])}] has no "
+            f"{format_number(getattr(cell, factor))}"
+            for factor in ("w_per", "w_adv", "lr")
+            if float(getattr(cell, factor)) not in map(float, grid[factor])
+        ]
+        if absent:
+            raise ConfigError(
+                f"config: finetune.cell_overrides.{name} is not a cell of the grid "
+                f"({'; '.join(absent)}); the override would be ignored"
             )
 
 

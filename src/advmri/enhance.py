@@ -61,6 +61,7 @@ import numbers
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +80,7 @@ from advmri.data.anatomy import IMAGE_SHAPE
 from advmri.data.kspace import band_shape, normalize_unit, truncate_kspace, upsample_nearest
 from advmri.errors import AdvmriError, DataError
 from advmri.models import RANDOM_FLAG, UNet, load_generator
+from advmri.models.io import NonFiniteWeightsError
 
 #: Rows x columns the networks were trained on (anterior up, patient left on the left).
 GRID_SHAPE: tuple[int, int] = IMAGE_SHAPE
@@ -651,21 +653,54 @@ def check_network(generator: torch.nn.Module, name: str = "the network") -> None
         ) from error
 
 
-def load_network(path: str | Path, device: str | torch.device = "cpu") -> tuple[UNet, dict]:
-    """The generator stored at ``path`` (eval mode, on ``device``) and its metadata.
+#: The file of a network's folder (``results/networks/<cell>/``) that holds the generator.
+GENERATOR_FILE = "generator.pt"
+_NETWORK_HINT = f"expected a network's folder, results/networks/<cell>/, holding {GENERATOR_FILE}"
+
+
+def network_file(path: str | Path) -> Path:
+    """``--network``'s generator file: ``path/generator.pt`` for a folder, else ``path`` itself.
 
     Raises
     ------
     EnhanceError
-        Missing file, not an advmri generator file (a checkpoint, another torch file, text), or a
-        network that cannot take the 208 x 176 grid.
+        A folder without ``generator.pt``, or nothing at ``path``.
     """
+    path = Path(path)
+    if path.is_dir():
+        if not (path / GENERATOR_FILE).is_file():
+            raise EnhanceError(
+                f"--network: {path} is a folder without {GENERATOR_FILE} (its training has not "
+                f"finished, or a failed rerun removed it); {_NETWORK_HINT}"
+            )
+        return path / GENERATOR_FILE
+    if not path.exists():
+        raise EnhanceError(f"--network: {path} does not exist; {_NETWORK_HINT}")
+    return path
+
+
+def load_network(path: str | Path, device: str | torch.device = "cpu") -> tuple[UNet, dict]:
+    """The generator of ``path`` (eval mode, on ``device``) and its metadata.
+
+    Parameters
+    ----------
+    path : path
+        A network's folder, ``results/networks/<cell>/`` (or ``pretrain``), holding
+        ``generator.pt``; that file itself is accepted too.
+
+    Raises
+    ------
+    EnhanceError
+        Missing folder or file, not an advmri generator file (a checkpoint, another torch file,
+        text), weights holding NaN or inf, or a network that cannot take the 208 x 176 grid.
+    """
+    path = network_file(path)
     try:
         model, metadata = load_generator(path, device=device)
+    except NonFiniteWeightsError as error:
+        raise EnhanceError(f"--network: {error}") from error
     except DataError as error:
-        raise EnhanceError(
-            f"--network: {error} (expected results/networks/<cell>/generator.pt)"
-        ) from error
+        raise EnhanceError(f"--network: {error} ({_NETWORK_HINT})") from error
     check_network(model, str(path))
     return model, metadata  # type: ignore[return-value]
 
@@ -688,7 +723,11 @@ def network_warnings(metadata: dict, name: str = "the network") -> list[str]:
 
 
 def enhance_slices(
-    slices: np.ndarray, generator: torch.nn.Module, batch_size: int = 8, progress: bool = False
+    slices: np.ndarray,
+    generator: torch.nn.Module,
+    batch_size: int = 8,
+    progress: bool = False,
+    name: str = "the network",
 ) -> np.ndarray:
     """Run ``generator`` over ``(N, 208, 176)`` grid slices in batches; float32, same shape.
 
@@ -696,6 +735,12 @@ def enhance_slices(
     ``torch.inference_mode`` and, for the call, cuDNN's deterministic algorithms without
     autotuning (as :func:`advmri.metrics.evaluate.enhance`), so a scan gives one result on a
     given device. ``progress`` shows a tqdm bar, only when stderr is a terminal.
+
+    Raises
+    ------
+    EnhanceError
+        The output holds NaN or inf (``name`` names the network): nothing comes back that is not
+        a number.
     """
     if int(batch_size) != batch_size or batch_size < 1:
         raise EnhanceError(f"--batch-size {batch_size!r} must be an integer >= 1")
@@ -723,6 +768,12 @@ def enhance_slices(
     finally:
         bar.close()
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = previous
+    bad = np.flatnonzero(~np.isfinite(out).all(axis=(1, 2)))
+    if bad.size:
+        raise EnhanceError(
+            f"{name} gave NaN or infinite values on {bad.size} of {len(out)} axial slices (the "
+            f"first: slice {bad[0]}); nothing was written"
+        )
     return out
 
 
@@ -933,11 +984,29 @@ def enhance_volume(
     ------
     EnhanceError
         The volume is not 3-D, has an unusable affine or voxel size, its slices are too small,
-        or the network cannot take the grid.
+        the network cannot take the grid, or its output holds NaN or inf.
+
+    Warns
+    -----
+    UserWarning
+        A volume without signal (every finite voxel equal: all zero, constant) is returned
+        unchanged instead (:func:`no_signal_warning`).
     """
     grid = volume_to_grid(image, pixel_mm=pixel_mm, intensity_percentiles=intensity_percentiles)
+    if not grid.high > grid.low:
+        warnings.warn(no_signal_warning("the volume", grid), stacklevel=2)
+        return grid_to_volume(np.zeros_like(grid.slices), grid, image)
     enhanced = enhance_slices(grid.slices, generator, batch_size=batch_size, progress=progress)
     return grid_to_volume(enhanced, grid, image)
+
+
+def no_signal_warning(name: str, grid: GridVolume, degrade: bool = False) -> str:
+    """The warning for a volume without signal (every finite voxel equal), passed through."""
+    what = "it (and its LQ version) are" if degrade else "it is"
+    return (
+        f"{name} has no signal (every finite voxel is {grid.low:g}): {what} written unchanged, "
+        "not enhanced (a network would turn nothing into something)"
+    )
 
 
 # --- files ----------------------------------------------------------------------------------------
@@ -1024,9 +1093,13 @@ class EnhanceResult:
     device: str
     degradation: DegradationSettings | None
     seconds: float
+    unchanged: bool = False
 
     def describe(self) -> str:
         """One line for the command line."""
+        if self.unchanged:
+            also = f" and {self.degraded}" if self.degraded is not None else ""
+            return f"wrote {self.output}{also} unchanged (the input has no signal; not enhanced)"
         text = (
             f"wrote {self.output} ({self.slices} axial slices of {self.slice_map.describe()}; "
             f"{self.device}; {self.seconds:.1f} s)"
@@ -1061,7 +1134,8 @@ def enhance_file(
         The enhanced volume, ``.nii`` or ``.nii.gz`` (any case): float32, input's shape, affine
         and header.
     network : path
-        ``results/networks/<cell>/generator.pt`` (or ``pretrain``).
+        A network's folder, ``results/networks/<cell>/`` (or ``pretrain``), holding
+        ``generator.pt``; the file itself is accepted too (:func:`network_file`).
     degrade : bool
         Treat the input as HQ: enhance its LQ version (:func:`degrade_volume`) instead, and write
         that too.
@@ -1089,7 +1163,9 @@ def enhance_file(
     Raises
     ------
     EnhanceError
-        Any bad input, network file, setting or output path; one line.
+        Any bad input, network file, setting or output path, or a network output holding NaN or
+        inf; one line. An input without signal (every finite voxel equal) is no error: ``warn``
+        says so and the volume is written unchanged (``EnhanceResult.unchanged``).
     """
     started = time.perf_counter()
     input_path, output_path = Path(input_path), Path(output_path)
@@ -1126,15 +1202,36 @@ def enhance_file(
             f"--config {config} is not used: {network} records the synthesis settings it was "
             f"trained with ({settings.describe()})"
         )
+    flat = not grid.high > grid.low
+    if flat:
+        lines.append(no_signal_warning(str(input_path), grid, degrade))
     for line in lines:
         if warn is not None:
             warn(line)
+
+    if flat:  # a network maps nothing to something: pass the volume through instead
+        unchanged = grid_to_volume(np.zeros_like(grid.slices), grid, image)
+        _save(unchanged, output_path)
+        if settings is not None:
+            _save(unchanged, degraded_path)
+        return EnhanceResult(
+            output=output_path,
+            degraded=degraded_path if degrade else None,
+            slices=len(grid.slices),
+            slice_map=grid.slice_map,
+            device=str(torch_device),
+            degradation=settings,
+            seconds=time.perf_counter() - started,
+            unchanged=True,
+        )
 
     inputs = grid.slices
     if settings is not None:
         rng = np.random.default_rng(seed)
         inputs = degrade_slices(grid.slices, settings.noise_std, settings.kspace_fraction, rng)
-    enhanced = enhance_slices(inputs, generator, batch_size=batch_size, progress=progress)
+    enhanced = enhance_slices(
+        inputs, generator, batch_size=batch_size, progress=progress, name=str(network)
+    )
     _save(grid_to_volume(enhanced, grid, image), output_path)
     if settings is not None:
         _save(grid_to_volume(inputs, grid, image), degraded_path)

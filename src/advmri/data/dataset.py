@@ -18,10 +18,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from advmri.data.anatomy import IMAGE_SHAPE, Subject  # noqa: E402
+from advmri.data.anatomy import Subject  # noqa: E402
 from advmri.data.mni152 import load_mni152_subjects  # noqa: E402
 from advmri.data.oasis1 import load_oasis1_subjects  # noqa: E402
-from advmri.data.synthesis import SAMPLE_COLUMNS, Dataset, synthesize_dataset  # noqa: E402
+from advmri.data.synthesis import Dataset, synthesize_dataset  # noqa: E402
 from advmri.errors import DataError  # noqa: E402
 
 
@@ -43,7 +43,12 @@ def build_dataset(config: dict, workers: int = 1) -> Dataset:
 
 
 def write_dataset(dataset: Dataset, hq: Path, lq: Path, lesion: Path, samples: Path) -> None:
-    """Write the four contract files."""
+    """Write the four contract files; a DataError, and nothing written, for an image sample with
+    NaN/inf or values outside [0, 1] (:func:`check_images`)."""
+    for array, path in ((dataset.hq, hq), (dataset.lq, lq)):
+        check_images(
+            array, path, dataset.samples, "nothing was written; check the synthesis settings"
+        )
     for path in (hq, lq, lesion, samples):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     np.save(hq, dataset.hq)
@@ -52,29 +57,196 @@ def write_dataset(dataset: Dataset, hq: Path, lq: Path, lesion: Path, samples: P
     dataset.samples.to_csv(samples, index=False)
 
 
-def read_dataset(hq: Path, lq: Path, lesion: Path, samples: Path, mmap: bool = True) -> Dataset:
-    """Read the contract files back, checking that shapes, dtypes and the table agree."""
-    mode = "r" if mmap else None
+#: dtype of each array file of the contract.
+ARRAY_DTYPES = {"hq": np.dtype(np.float32), "lq": np.dtype(np.float32), "lesion": np.dtype(bool)}
+#: Samples per block when scanning the image arrays for NaN and range.
+_SCAN_BLOCK = 64
+_RERUN = "rerun the synthesize rule (snakemake --forcerun synthesize)"
+
+
+def _npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
+    """Shape, dtype and data offset of a ``.npy`` file, read from its header alone."""
+    with open(path, "rb") as handle:
+        version = np.lib.format.read_magic(handle)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
+        else:
+            shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
+        return tuple(shape), np.dtype(dtype), handle.tell()
+
+
+def open_array(path: str | Path, name: str) -> np.ndarray:
+    """Memory-map one array file of the dataset, checking that it is whole and of its dtype.
+
+    Parameters
+    ----------
+    path : path
+        ``hq.npy``, ``lq.npy`` or ``lesion.npy``.
+    name : {"hq", "lq", "lesion"}
+        Which one (sets the expected dtype, :data:`ARRAY_DTYPES`).
+
+    Raises
+    ------
+    DataError
+        Missing; not a ``.npy`` file; shorter than its header says (truncated: a killed write, a
+        partial copy) or longer; not ``(N, H, W)``; another dtype.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"dataset: {path} does not exist; run the synthesize rule first")
     try:
-        arrays = {
-            name: np.load(path, mmap_mode=mode)
-            for name, path in (("hq", hq), ("lq", lq), ("lesion", lesion))
-        }
-        table = pd.read_csv(samples)
-    except (OSError, ValueError) as error:
-        raise DataError(f"dataset: cannot read {error}") from error
-    n = len(table)
-    for name, array in arrays.items():
-        expected_dtype = bool if name == "lesion" else np.float32
-        if array.shape != (n, *IMAGE_SHAPE) or array.dtype != expected_dtype:
-            raise DataError(
-                f"dataset: {name}.npy is {array.dtype} {array.shape}, expected "
-                f"{np.dtype(expected_dtype)} {(n, *IMAGE_SHAPE)} to match samples.csv"
-            )
-    missing = [c for c in SAMPLE_COLUMNS if c not in table.columns]
+        shape, dtype, offset = _npy_header(path)
+    except (OSError, ValueError, SyntaxError, EOFError) as error:
+        raise DataError(
+            f"dataset: {path} is not a .npy array file ({type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else 'no message'}); {_RERUN}"
+        ) from None
+    expected_dtype = ARRAY_DTYPES[name]
+    if dtype != expected_dtype or len(shape) != 3:
+        raise DataError(
+            f"dataset: {path} holds {dtype} {shape}, expected {expected_dtype} (N, H, W); {_RERUN}"
+        )
+    expected = offset + int(np.prod(shape)) * dtype.itemsize
+    found = path.stat().st_size
+    if found != expected:
+        what = "is truncated" if found < expected else "is longer than its header says"
+        raise DataError(
+            f"dataset: {path} {what} (expected {expected:,} bytes for {dtype} {shape}, found "
+            f"{found:,}); {_RERUN}"
+        )
+    return np.load(path, mmap_mode="r")
+
+
+def read_samples(path: str | Path, n: int, columns: tuple[str, ...] = ("sample", "subject")):
+    """``samples.csv``, checked: the ``columns`` present, ``sample`` = 0..n-1 each once.
+
+    Raises
+    ------
+    DataError
+        Missing, unreadable, a column missing, or sample indices that do not match the arrays.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"dataset: {path} does not exist; run the synthesize rule first")
+    try:
+        table = pd.read_csv(path)
+    except (OSError, ValueError, pd.errors.ParserError) as error:
+        raise DataError(
+            f"dataset: {path} is not a readable CSV table ({type(error).__name__}); {_RERUN}"
+        ) from None
+    missing = [c for c in columns if c not in table.columns]
     if missing:
-        raise DataError(f"dataset: samples.csv lacks columns {missing}")
-    return Dataset(hq=arrays["hq"], lq=arrays["lq"], lesion=arrays["lesion"], samples=table)
+        raise DataError(f"dataset: {path} lacks column {missing[0]!r}; {_RERUN}")
+    if len(table) != n:
+        raise DataError(f"dataset: {path} has {len(table)} rows for {n} images in the arrays")
+    indices = pd.to_numeric(table["sample"], errors="coerce")
+    if indices.isna().any() or (indices != indices.round()).any():
+        raise DataError(f"dataset: {path}: column 'sample' holds a value that is not an integer")
+    if sorted(indices.astype(np.int64)) != list(range(n)):
+        raise DataError(
+            f"dataset: {path}: sample indices must be 0..{n - 1}, each once (an index outside "
+            "the arrays or twice)"
+        )
+    return table
+
+
+def _describe_sample(table: pd.DataFrame, index: int) -> str:
+    """``sample 17 (subject s3, session OAS1_0042_MR1, augmentation 2)``."""
+    row = table.loc[table["sample"] == index]
+    parts = [
+        f"{column} {row.iloc[0][column]}"
+        for column in ("subject", "session", "augmentation")
+        if column in table.columns and len(row)
+    ]
+    return f"sample {index}" + (f" ({', '.join(parts)})" if parts else "")
+
+
+def _more(count: int) -> str:
+    """``; 3 more samples too`` (empty for none)."""
+    return f"; {count} more sample{'s' if count > 1 else ''} too" if count else ""
+
+
+def check_images(
+    array: np.ndarray, path: str | Path, table: pd.DataFrame, advice: str = _RERUN
+) -> None:
+    """DataError naming ``path`` and its first sample with a NaN/inf pixel or a value outside [0, 1].
+
+    Scans the whole array in blocks of :data:`_SCAN_BLOCK` samples (a memory map stays one);
+    ``advice`` ends the message.
+    """
+    bad_finite: list[int] = []
+    bad_range: list[int] = []
+    for start in range(0, array.shape[0], _SCAN_BLOCK):
+        block = np.asarray(array[start : start + _SCAN_BLOCK])
+        finite = np.isfinite(block).all(axis=(1, 2))
+        bad_finite.extend(start + np.flatnonzero(~finite))
+        with np.errstate(invalid="ignore"):
+            inside = (block.min(axis=(1, 2)) >= 0) & (block.max(axis=(1, 2)) <= 1)
+        bad_range.extend(start + np.flatnonzero(finite & ~inside))
+    if bad_finite:
+        index = int(bad_finite[0])
+        count = int((~np.isfinite(np.asarray(array[index]))).sum())
+        more = _more(len(bad_finite) - 1)
+        raise DataError(
+            f"dataset: {path}: {_describe_sample(table, index)} holds {count:,} NaN or infinite "
+            f"pixels{more}; {advice}"
+        )
+    if bad_range:
+        index = int(bad_range[0])
+        image = np.asarray(array[index])
+        more = _more(len(bad_range) - 1)
+        raise DataError(
+            f"dataset: {path}: {_describe_sample(table, index)} has values in "
+            f"[{float(image.min()):.4g}, {float(image.max()):.4g}], outside [0, 1]{more}; {advice}"
+        )
+
+
+def read_dataset(
+    hq: str | Path,
+    lq: str | Path,
+    samples: str | Path,
+    lesion: str | Path | None = None,
+    columns: tuple[str, ...] = ("sample", "subject"),
+) -> Dataset:
+    """The dataset stage's files, checked, as memory maps: what every later stage reads.
+
+    Parameters
+    ----------
+    hq, lq, samples : path
+        ``hq.npy``, ``lq.npy``, ``samples.csv``.
+    lesion : path, optional
+        ``lesion.npy``; not read when None (``Dataset.lesion`` is then None).
+    columns : tuple of str
+        Columns ``samples.csv`` must have.
+
+    Returns
+    -------
+    Dataset
+        ``hq``, ``lq``, ``lesion`` read-only memory maps (index them to load), ``samples`` as read.
+
+    Raises
+    ------
+    DataError
+        One line naming the file: missing, not whole (truncated), wrong dtype or shape, arrays of
+        different shapes, a table that does not match them (:func:`read_samples`), or an image
+        sample holding NaN/inf or values outside [0, 1] (the first such sample named,
+        :func:`check_images`).
+    """
+    paths = {"hq": Path(hq), "lq": Path(lq)}
+    if lesion is not None:
+        paths["lesion"] = Path(lesion)
+    arrays = {name: open_array(path, name) for name, path in paths.items()}
+    shape = arrays["hq"].shape
+    for name, array in arrays.items():
+        if array.shape != shape:
+            raise DataError(
+                f"dataset: {paths[name]} is {array.shape} but {paths['hq']} is {shape}; the "
+                f"arrays must be of one shape; {_RERUN}"
+            )
+    table = read_samples(samples, shape[0], columns)
+    for name in ("hq", "lq"):
+        check_images(arrays[name], paths[name], table)
+    return Dataset(hq=arrays["hq"], lq=arrays["lq"], lesion=arrays.get("lesion"), samples=table)
 
 
 def write_preview(dataset: Dataset, path: Path, n_samples: int = 6) -> None:

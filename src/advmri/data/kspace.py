@@ -8,21 +8,45 @@ magnitude image resized back to the full grid by nearest neighbour, so each LQ p
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
 def band_shape(shape: tuple[int, int], fraction: float) -> tuple[int, int]:
-    """Rows x columns of the kept k-space band; each must divide the image's side exactly."""
+    """Rows x columns of the kept k-space band; each must divide the image's side exactly.
+
+    Raises
+    ------
+    ValueError
+        ``fraction`` of a side is not a whole number of lines, or the lines do not divide the
+        side (the nearest-neighbour resize back to the grid enlarges each pixel by a whole factor).
+    """
     band = []
     for side in shape:
         kept = side * fraction
-        if abs(kept - round(kept)) > 1e-9 or round(kept) < 1:
+        lines = round(kept) if math.isfinite(kept) else 0
+        if not math.isfinite(kept) or abs(kept - lines) > 1e-9 or lines < 1:
             raise ValueError(
-                f"k-space fraction {fraction} of an image side of {side} is {kept:g} lines, "
-                "not a whole number"
+                f"k-space fraction {fraction} keeps {kept:g} of {side} lines, not a whole number; "
+                f"{divisor_fractions(shape)}"
             )
-        band.append(round(kept))
+        if side % lines:
+            raise ValueError(
+                f"k-space fraction {fraction} keeps {lines} of {side} lines, which do not divide "
+                f"the side (the nearest-neighbour resize needs a whole factor); "
+                f"{divisor_fractions(shape)}"
+            )
+        band.append(lines)
     return band[0], band[1]
+
+
+def divisor_fractions(shape: tuple[int, ...]) -> str:
+    """The fractions that give whole, dividing bands of ``shape``: ``for 208 x 176 use 1/n, ...``."""
+    common = math.gcd(*(int(side) for side in shape))
+    divisors = [n for n in range(1, common + 1) if common % n == 0]
+    size = " x ".join(str(int(side)) for side in shape)
+    return f"for {size} use 1/n with n one of {', '.join(map(str, divisors))}"
 
 
 def _band_slices(shape: tuple[int, int], band: tuple[int, int]) -> tuple[slice, slice]:

@@ -58,7 +58,7 @@ class Dataset:
 
     hq: np.ndarray
     lq: np.ndarray
-    lesion: np.ndarray
+    lesion: np.ndarray | None  # None when read without lesion.npy (read_dataset)
     samples: pd.DataFrame
 
 

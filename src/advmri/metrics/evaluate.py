@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from advmri.data.dataset import read_dataset
 from advmri.errors import ConfigError, DataError
 from advmri.logs import logger
 from advmri.metrics.edges import edge_segments, sample_profiles
@@ -110,29 +111,19 @@ def load_test_set(dataset_dir: str | Path, split_csv: str | Path) -> TestSet:
     Raises
     ------
     DataError
-        A missing file, arrays of different shapes, a ``sample`` outside the arrays, missing
-        columns, or an empty test split.
+        Anything :func:`advmri.data.dataset.read_dataset` refuses (a missing, truncated or
+        corrupt file, NaN in an image, naming the file and sample), or an empty test split.
     """
     dataset_dir = Path(dataset_dir)
-    paths = {name: dataset_dir / f"{name}.npy" for name in ("hq", "lq", "lesion")}
-    for path in [*paths.values(), dataset_dir / "samples.csv", Path(split_csv)]:
-        if not path.is_file():
-            raise DataError(f"{path} does not exist; run the dataset and split rules first")
-    arrays = {name: np.load(path, mmap_mode="r") for name, path in paths.items()}
-    shape = arrays["hq"].shape
-    if len(shape) != 3 or any(a.shape != shape for a in arrays.values()):
-        raise DataError(
-            f"{dataset_dir}: hq, lq and lesion must be (N, H, W) arrays of one shape, got "
-            + ", ".join(f"{k} {a.shape}" for k, a in arrays.items())
-        )
-    samples = pd.read_csv(dataset_dir / "samples.csv")
-    missing = [c for c in ["sample", "subject", *BBOX_COLUMNS] if c not in samples.columns]
-    if missing:
-        raise DataError(f"{dataset_dir / 'samples.csv'} lacks column {missing[0]!r}")
-    if samples["sample"].min() < 0 or samples["sample"].max() >= shape[0]:
-        raise DataError(
-            f"{dataset_dir / 'samples.csv'}: sample indices must lie in 0..{shape[0] - 1}"
-        )
+    dataset = read_dataset(
+        **{name: dataset_dir / f"{name}.npy" for name in ("hq", "lq", "lesion")},
+        samples=dataset_dir / "samples.csv",
+        columns=("sample", "subject", *BBOX_COLUMNS),
+    )
+    arrays = {"hq": dataset.hq, "lq": dataset.lq, "lesion": dataset.lesion}
+    samples = dataset.samples
+    if not Path(split_csv).is_file():
+        raise DataError(f"{split_csv} does not exist; run the dataset and split rules first")
     test_rows = split_indices(samples, pd.read_csv(split_csv))["test"]
     if test_rows.size == 0:
         raise DataError(f"{split_csv} puts no subject in the test split; nothing to evaluate")
@@ -358,6 +349,13 @@ def evaluate_network(
     test = load_test_set(dataset_dir, split_csv)
     started = time.perf_counter()
     enhanced = enhance(model, test.lq, cfg.batch_size, torch_device)
+    bad = np.flatnonzero(~np.isfinite(enhanced).all(axis=(1, 2)))
+    if bad.size:  # NaN metrics rows would look like fit failures
+        raise DataError(
+            f"{network_path} gave NaN or infinite values on {bad.size} of {len(enhanced)} test "
+            f"images (the first: sample {int(test.samples['sample'].iloc[bad[0]])}); nothing "
+            "was written"
+        )
     inferred = time.perf_counter()
     table = evaluate_arrays(enhanced, test.hq, test.lesion, test.samples, cfg, str(network_path))
     logger.info(

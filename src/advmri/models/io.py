@@ -24,6 +24,27 @@ FORMAT = "advmri-generator"
 FORMAT_VERSION = 1
 
 
+class NonFiniteWeightsError(DataError):
+    """A generator file whose weights hold NaN or infinite values (a diverged or damaged run)."""
+
+
+def check_finite_weights(state_dict: dict, path: str | Path) -> None:
+    """Raise :class:`NonFiniteWeightsError` naming ``path`` and the first tensor with NaN or inf."""
+    bad = [
+        (key, int((~torch.isfinite(value)).sum()))
+        for key, value in state_dict.items()
+        if torch.is_tensor(value) and value.is_floating_point() and not torch.isfinite(value).all()
+    ]
+    if bad:
+        key, count = bad[0]
+        others = len(bad) - 1
+        more = f" (and {others} more tensor{'s' if others > 1 else ''})" if others else ""
+        raise NonFiniteWeightsError(
+            f"{path}: weights hold NaN or infinite values, {count:,} in {key!r}{more}; the network "
+            "is unusable, retrain it"
+        )
+
+
 def clean_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     """The model's state_dict on CPU, without ``torch.compile``'s ``_orig_mod.`` prefix."""
     module = getattr(model, "_orig_mod", model)
@@ -68,7 +89,8 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tupl
     Raises
     ------
     DataError
-        The file is missing, unreadable, or not an advmri generator file.
+        The file is missing, unreadable, or not an advmri generator file;
+        :class:`NonFiniteWeightsError` for weights holding NaN or inf.
     """
     path = Path(path)
     if not path.is_file():
@@ -90,6 +112,14 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tupl
             f"{path} has generator format version {payload.get('format_version')!r}, "
             f"this advmri reads version {FORMAT_VERSION}; retrain or update advmri"
         )
+    if not isinstance(payload.get("state_dict"), dict) or not isinstance(
+        payload.get("architecture"), dict
+    ):
+        raise DataError(
+            f"{path} is not an advmri generator file (no state_dict and architecture); "
+            "write it with advmri.models.save_generator"
+        )
+    check_finite_weights(payload["state_dict"], path)
     model = UNet(**payload["architecture"])
     try:
         model.load_state_dict(payload["state_dict"])

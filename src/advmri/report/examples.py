@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from advmri.data.dataset import read_dataset
 from advmri.errors import DataError
 from advmri.grid import Cell
 
@@ -68,22 +69,13 @@ def example_images(
         raise DataError(f"report: {vgg.name} and {gan.name} kept no example sample in common")
 
     table_path = Path(dataset["samples"])
-    if not table_path.is_file():
-        raise DataError(f"{table_path}: samples table not found; run the dataset stage")
-    table = pd.read_csv(table_path)
-    missing = [c for c in SAMPLE_COLUMNS if c not in table.columns]
-    if missing:
-        raise DataError(f"{table_path}: missing column(s) {', '.join(missing)}")
+    loaded = read_dataset(dataset["hq"], dataset["lq"], table_path, columns=SAMPLE_COLUMNS)
+    table = loaded.samples
     rows = table.set_index("sample", drop=False).reindex(shown)
     if rows["subject"].isna().any():
         raise DataError(f"{table_path}: example samples {shown} are not all in the table")
 
-    arrays = {}
-    for key in ("lq", "hq"):
-        path = Path(dataset[key])
-        if not path.is_file():
-            raise DataError(f"{path}: dataset array not found; run the dataset stage")
-        arrays[key] = np.load(path, mmap_mode="r")
+    arrays = {"lq": loaded.lq, "hq": loaded.hq}
     index = np.asarray(shown)
     images = {"LQ input": np.asarray(arrays["lq"][index], dtype=np.float32)}
     for title, cell in (("VGG-Enhanced", vgg), ("VGG+GAN-Enhanced", gan)):

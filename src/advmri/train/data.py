@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from advmri.data.dataset import read_dataset
 from advmri.errors import DataError
 
 
@@ -55,19 +56,11 @@ def load_training_data(
     Raises
     ------
     DataError
-        Arrays of different or non-3-D shape, a samples table of another length, an empty
-        training split.
+        Anything :func:`advmri.data.dataset.read_dataset` refuses (a missing, truncated or
+        corrupt file, NaN in an image, naming the file and sample), an empty training split.
     """
-    hq_all = np.load(hq, mmap_mode="r")
-    lq_all = np.load(lq, mmap_mode="r")
-    if hq_all.ndim != 3 or hq_all.shape != lq_all.shape:
-        raise DataError(
-            f"{hq} {tuple(hq_all.shape)} and {lq} {tuple(lq_all.shape)} must be two (N, H, W) "
-            "arrays of one shape"
-        )
-    table = pd.read_csv(samples)
-    if len(table) != hq_all.shape[0]:
-        raise DataError(f"{samples} has {len(table)} rows for {hq_all.shape[0]} images in {hq}")
+    dataset = read_dataset(hq=hq, lq=lq, samples=samples)
+    hq_all, lq_all, table = dataset.hq, dataset.lq, dataset.samples
     indices = split_indices(table, pd.read_csv(split))
     if indices["train"].size == 0:
         raise DataError(f"{split} puts no subject in the train split; nothing to train on")
