@@ -155,11 +155,49 @@ class Design:
         return pd.DataFrame(self.cells, columns=list(FACTORS))
 
 
+@dataclass(frozen=True)
+class Layout:
+    """Where every row of a long evaluation table sits: its network (cell) and its image.
+
+    Computed once per table (:func:`table_layout`) and shared by every response's design.
+
+    Attributes
+    ----------
+    levels : numeric levels of each factor, ascending, keyed by factor name.
+    cells : (I, 3) factor values of the full lr x w_per x w_adv grid, cell order.
+    cell : (n,) cell index of each row of the table.
+    samples : (J,) image identifiers, ascending.
+    sample : (n,) index of each row's image in ``samples``.
+    n_present : number of grid cells (networks) with at least one row.
+    """
+
+    levels: dict[str, np.ndarray]
+    cells: np.ndarray
+    cell: np.ndarray
+    samples: np.ndarray
+    sample: np.ndarray
+    n_present: int
+
+
+def table_layout(table: pd.DataFrame) -> Layout:
+    """The :class:`Layout` of a long evaluation table (factor columns numeric, as
+    :func:`check_eval_table` leaves them)."""
+    levels = {f: np.sort(table[f].unique().astype(float)) for f in FACTORS}
+    shape = tuple(levels[f].size for f in FACTORS)
+    grid = np.array(np.meshgrid(*(levels[f] for f in FACTORS), indexing="ij")).reshape(3, -1).T
+    codes = [np.searchsorted(levels[f], table[f].to_numpy(dtype=float)) for f in FACTORS]
+    cell = np.ravel_multi_index(codes, shape).astype(np.int64)
+    n_present = int(np.count_nonzero(np.bincount(cell, minlength=grid.shape[0])))
+    samples, sample = np.unique(table["sample"].to_numpy(), return_inverse=True)
+    return Layout(levels, grid, cell, samples, sample.astype(np.int64).ravel(), n_present)
+
+
 def build_design(
     table: pd.DataFrame,
     y: np.ndarray,
     response: str = "response",
     samples: Sequence | None = None,
+    layout: Layout | None = None,
 ) -> Design:
     """Map the rows of ``table`` with finite ``y`` onto the cell x image layout.
 
@@ -169,28 +207,25 @@ def build_design(
     y : model-scale values, one per row of ``table``; NaN rows are dropped.
     response : name used in error messages.
     samples : restrict to these images (others dropped); default all.
+    layout : ``table_layout(table)`` when already computed (it is the same for every response).
 
     Raises
     ------
     DataError
         the networks do not form a full factorial, or a network has no usable row.
     """
-    keep = np.isfinite(y)
-    if samples is not None:
-        keep &= table["sample"].isin(list(samples)).to_numpy()
-    levels = {f: np.sort(table[f].unique().astype(float)) for f in FACTORS}
-    grid = np.array(np.meshgrid(*(levels[f] for f in FACTORS), indexing="ij")).reshape(3, -1).T
-    present = table[list(FACTORS)].drop_duplicates()
-    if len(present) != grid.shape[0]:
+    layout = table_layout(table) if layout is None else layout
+    levels, grid = layout.levels, layout.cells
+    if layout.n_present != grid.shape[0]:
         raise DataError(
-            f"stats: the {len(present)} networks do not form the full "
+            f"stats: the {layout.n_present} networks do not form the full "
             f"{' x '.join(str(levels[f].size) for f in FACTORS)} grid of lr x w_per x w_adv; "
             "give one evaluation CSV per grid cell"
         )
-    sub = table.loc[keep]
-    codes = [np.searchsorted(levels[f], sub[f].to_numpy(dtype=float)) for f in FACTORS]
-    shape = tuple(levels[f].size for f in FACTORS)
-    cell = np.ravel_multi_index(codes, shape).astype(np.int64)
+    keep = np.isfinite(y)
+    if samples is not None:
+        keep &= np.isin(layout.samples, np.asarray(list(samples)))[layout.sample]
+    cell = layout.cell[keep]
     counts = np.bincount(cell, minlength=grid.shape[0])
     if np.any(counts == 0):
         empty = grid[np.flatnonzero(counts == 0)[0]]
@@ -198,12 +233,15 @@ def build_design(
             f"stats: network lr={empty[0]:g} w_per={empty[1]:g} w_adv={empty[2]:g} has no usable "
             f"{response} value (all NaN or non-positive under the log); check its evaluation CSV"
         )
-    sample_ids, sample = np.unique(sub["sample"].to_numpy(), return_inverse=True)
+    # images left without any row are dropped and the rest renumbered, in ascending id order
+    sample_all = layout.sample[keep]
+    used = np.bincount(sample_all, minlength=layout.samples.size) > 0
+    renumber = np.cumsum(used) - 1
     return Design(
         y=np.asarray(y[keep], dtype=float),
         cell=cell,
-        sample=sample.astype(np.int64),
+        sample=renumber[sample_all].astype(np.int64),
         levels=levels,
         cells=grid,
-        samples=sample_ids,
+        samples=layout.samples[used],
     )

@@ -16,7 +16,7 @@ from advmri.stats.analysis import (
     tukey_table,
     variance_table,
 )
-from advmri.stats.design import RESPONSES, read_eval_tables
+from advmri.stats.design import RESPONSES, Layout, read_eval_tables, table_layout
 from advmri.stats.diagnostics import diagnostics
 from advmri.stats.mixed import single_thread_blas
 from advmri.stats.table1 import table1, table1_markdown
@@ -28,11 +28,12 @@ OUTPUT_FILES = (
 )  # fmt: skip
 
 
-def fit_all(table: pd.DataFrame) -> dict[str, ResponseFit]:
+def fit_all(table: pd.DataFrame, layout: Layout | None = None) -> dict[str, ResponseFit]:
     """Fit the study model to every response (ln for ge, sharpness, ece, mie; ssim as is)."""
+    layout = table_layout(table) if layout is None else layout
     fits = {}
     for response in RESPONSES:
-        fits[response] = fit_response(table, response)
+        fits[response] = fit_response(table, response, layout=layout)
         fit = fits[response]
         logger.info(
             "stats: %s: %d rows, %s fit, image var %.4g, residual var %.4g",
@@ -75,7 +76,8 @@ def _run(eval_csvs, out: Path, table1_test: str, table1_selection: str, seed: in
     out.mkdir(parents=True, exist_ok=True)
     table = read_eval_tables(eval_csvs)
     logger.info("stats: %d rows from %d evaluation tables", len(table), len(list(eval_csvs)))
-    fits = fit_all(table)
+    layout = table_layout(table)
+    fits = fit_all(table, layout)
     pd.concat([anova_table(f) for f in fits.values()], ignore_index=True).to_csv(
         out / "anova.csv", index=False
     )
@@ -88,8 +90,10 @@ def _run(eval_csvs, out: Path, table1_test: str, table1_selection: str, seed: in
     pd.concat([tukey_table(f) for f in fits.values()], ignore_index=True).to_csv(
         out / "tukey.csv", index=False
     )
-    t1 = table1(table, fits, test=table1_test, selection=table1_selection, seed=seed)
+    t1 = table1(table, fits, test=table1_test, selection=table1_selection, seed=seed, layout=layout)
     t1.to_csv(out / "table1.csv", index=False)
     (out / "table1.md").write_text(table1_markdown(t1, table1_test, table1_selection, seed))
-    diagnostics(table, fits, plot_dir=out).to_csv(out / "diagnostics.csv", index=False)
+    diagnostics(table, fits, plot_dir=out, layout=layout).to_csv(
+        out / "diagnostics.csv", index=False
+    )
     logger.info("stats: wrote %s in %.1f s", out, time.perf_counter() - start)
