@@ -16,7 +16,13 @@ from advmri.stats.analysis import (
     tukey_table,
     variance_table,
 )
-from advmri.stats.design import RESPONSES, Layout, read_eval_tables, table_layout
+from advmri.stats.design import (
+    RESPONSES,
+    Layout,
+    missing_values,
+    read_eval_tables,
+    table_layout,
+)
 from advmri.stats.diagnostics import diagnostics
 from advmri.stats.mixed import single_thread_blas
 from advmri.stats.table1 import table1, table1_markdown
@@ -24,7 +30,7 @@ from advmri.stats.table1 import table1, table1_markdown
 #: Files written by :func:`run_study_statistics`, the contract with the report.
 OUTPUT_FILES = (
     "anova.csv", "variance.csv", "emmeans.csv", "tukey.csv",
-    "table1.csv", "table1.md", "diagnostics.csv",
+    "table1.csv", "table1.md", "diagnostics.csv", "missing.csv",
 )  # fmt: skip
 
 
@@ -56,7 +62,8 @@ def run_study_statistics(
     eval_csvs : one CSV per network (columns sample, w_per, w_adv, lr, ge, sharpness, ece, mie,
         ssim, ...); together they must cover the full lr x w_per x w_adv grid.
     out_dir : folder (created) for anova.csv, variance.csv, emmeans.csv, tukey.csv,
-        table1.csv, table1.md, diagnostics.csv and diagnostics.png.
+        table1.csv, table1.md, diagnostics.csv, diagnostics.png and missing.csv (the values
+        left out of the model, counted per network, response and reason).
     table1_test : "paired" (two networks' rows) or "pooled" (contrast in the full model).
     table1_selection : "all" or "split_half" (pick winners on one half of the images, test on
         the other).
@@ -76,6 +83,12 @@ def _run(eval_csvs, out: Path, table1_test: str, table1_selection: str, seed: in
     out.mkdir(parents=True, exist_ok=True)
     table = read_eval_tables(eval_csvs)
     logger.info("stats: %d rows from %d evaluation tables", len(table), len(list(eval_csvs)))
+    missing = missing_values(table)
+    missing.to_csv(out / "missing.csv", index=False)
+    for (response, reason), count in (
+        missing.groupby(["response", "reason"], sort=False)["count"].sum().items()
+    ):
+        logger.info("stats: %s: %d value(s) left out of the model: %s", response, count, reason)
     layout = table_layout(table)
     fits = fit_all(table, layout)
     pd.concat([anova_table(f) for f in fits.values()], ignore_index=True).to_csv(
