@@ -28,6 +28,7 @@ from advmri.report.figures import (
     plot_interaction_wper,
 )
 from advmri.report.findings import Finding, evaluate_findings, table1_differences
+from advmri.report.missing import missing_value_blocks
 from advmri.report.tables import (
     ANOVA_COLUMNS,
     EMMEANS_COLUMNS,
@@ -494,6 +495,7 @@ def _blocks(
         )
     )
     blocks.append(Block("table", table=stats.anova[list(ANOVA_COLUMNS)]))
+    blocks += missing_value_blocks(stats_dir)
     if stats.variance is not None:
         blocks.append(Block("table", "Variance components (model scale).", table=stats.variance))
     if stats.tukey is not None:

@@ -340,7 +340,7 @@ def _check_same_samples(table: pd.DataFrame, origin: _Origin) -> None:
     )
 
 
-def missing_values(table: pd.DataFrame) -> pd.DataFrame:
+def missing_values(table: pd.DataFrame, layout: Layout | None = None) -> pd.DataFrame:
     """Count, per network, response and reason, the values the model leaves out.
 
     A value is left out when its cell is empty (with its recorded reason, see
@@ -351,10 +351,11 @@ def missing_values(table: pd.DataFrame) -> pd.DataFrame:
     -------
     DataFrame with :data:`MISSING_COLUMNS`, one row per (network, response, reason) with a count
     above 0, ordered by response (study order), then network (lr, w_per, w_adv), then reason.
+    ``layout`` is ``table_layout(table)`` when already computed.
     """
     from advmri.grid import Cell
 
-    layout = table_layout(table)
+    layout = table_layout(table) if layout is None else layout
     n_cells, n_samples = layout.cells.shape[0], layout.samples.size
     present = np.bincount(layout.cell, minlength=n_cells)
     parts = []

@@ -7,6 +7,9 @@ conditional residuals (y minus network mean minus predicted image effect) are ch
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -176,9 +179,23 @@ def diagnostics(
     DataFrame with :data:`DIAGNOSTICS_COLUMNS`, one row per (response, scale); a scale that
     cannot be fitted (e.g. no positive values under the log) is left out and logged.
     """
+    by_response = diagnostic_fits(table, fits, layout)
+    if plot_dir is not None and by_response:
+        plot_residuals(by_response, Path(plot_dir) / "diagnostics.png")
+    return diagnostics_table(by_response)
+
+
+def diagnostic_fits(
+    table: pd.DataFrame,
+    fits: dict[str, ResponseFit] | None = None,
+    layout: Layout | None = None,
+) -> dict[str, dict[str, ResponseFit]]:
+    """Every response fitted on the raw ("identity") and the log scale: response -> scale ->
+    fit, reusing ``fits`` on their model scale; a scale that cannot be fitted is logged and
+    left out."""
     fits = fits or {}
     layout = table_layout(table) if layout is None else layout
-    rows, by_response = [], {}
+    by_response: dict[str, dict[str, ResponseFit]] = {}
     for response in RESPONSES:
         for scale in SCALES:
             rf = fits.get(response) if scale == RESPONSES[response] else None
@@ -189,11 +206,45 @@ def diagnostics(
                     "diagnostics: %s on the %s scale not fitted: %s", response, scale, error
                 )
                 continue
-            rows.append(residual_checks(rf, scale))
             by_response.setdefault(response, {})[scale] = rf
-    if plot_dir is not None and by_response:
-        plot_residuals(by_response, Path(plot_dir) / "diagnostics.png")
+    return by_response
+
+
+def diagnostics_table(by_response: dict[str, dict[str, ResponseFit]]) -> pd.DataFrame:
+    """:func:`residual_checks` of every fit of :func:`diagnostic_fits`, one row each."""
+    rows = [
+        residual_checks(rf, scale)
+        for per_scale in by_response.values()
+        for scale, rf in per_scale.items()
+    ]
     return pd.DataFrame(rows, columns=DIAGNOSTICS_COLUMNS)
+
+
+@contextlib.contextmanager
+def plot_in_background(fits: dict[str, dict[str, ResponseFit]], path: Path) -> Iterator[None]:
+    """Draw :func:`plot_residuals` in a forked process while the ``with`` body runs.
+
+    The figure takes about as long as all the statistics (matplotlib's import and its text
+    layout), and it needs nothing the statistics compute later, so on a second core it costs
+    no wall time. Where ``fork`` is not available (or no figure is asked for) it is drawn
+    before the body, in this process. Leaving the block waits for it; a failed drawing raises.
+    """
+    context = None
+    if fits and "fork" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("fork")
+    if context is None:
+        if fits:
+            plot_residuals(fits, path)
+        yield
+        return
+    job = context.Process(target=plot_residuals, args=(fits, path), name="diagnostics-plot")
+    job.start()
+    try:
+        yield
+    finally:
+        job.join()
+    if job.exitcode != 0:
+        raise RuntimeError(f"drawing {path} failed in its process (exit code {job.exitcode})")
 
 
 def plot_residuals(

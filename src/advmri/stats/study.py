@@ -23,7 +23,7 @@ from advmri.stats.design import (
     read_eval_tables,
     table_layout,
 )
-from advmri.stats.diagnostics import diagnostics
+from advmri.stats.diagnostics import diagnostic_fits, diagnostics_table, plot_in_background
 from advmri.stats.mixed import single_thread_blas
 from advmri.stats.table1 import table1, table1_markdown
 
@@ -83,30 +83,33 @@ def _run(eval_csvs, out: Path, table1_test: str, table1_selection: str, seed: in
     out.mkdir(parents=True, exist_ok=True)
     table = read_eval_tables(eval_csvs)
     logger.info("stats: %d rows from %d evaluation tables", len(table), len(list(eval_csvs)))
-    missing = missing_values(table)
+    layout = table_layout(table)
+    missing = missing_values(table, layout)
     missing.to_csv(out / "missing.csv", index=False)
     for (response, reason), count in (
         missing.groupby(["response", "reason"], sort=False)["count"].sum().items()
     ):
         logger.info("stats: %s: %d value(s) left out of the model: %s", response, count, reason)
-    layout = table_layout(table)
     fits = fit_all(table, layout)
-    pd.concat([anova_table(f) for f in fits.values()], ignore_index=True).to_csv(
-        out / "anova.csv", index=False
-    )
-    pd.concat([variance_table(f) for f in fits.values()], ignore_index=True).to_csv(
-        out / "variance.csv", index=False
-    )
-    pd.concat([emmeans_table(f) for f in fits.values()], ignore_index=True).to_csv(
-        out / "emmeans.csv", index=False
-    )
-    pd.concat([tukey_table(f) for f in fits.values()], ignore_index=True).to_csv(
-        out / "tukey.csv", index=False
-    )
-    t1 = table1(table, fits, test=table1_test, selection=table1_selection, seed=seed, layout=layout)
-    t1.to_csv(out / "table1.csv", index=False)
-    (out / "table1.md").write_text(table1_markdown(t1, table1_test, table1_selection, seed))
-    diagnostics(table, fits, plot_dir=out, layout=layout).to_csv(
-        out / "diagnostics.csv", index=False
-    )
+    by_scale = diagnostic_fits(table, fits, layout)
+    # the residual plot draws in a second process while the tables are computed and written
+    with plot_in_background(by_scale, out / "diagnostics.png"):
+        pd.concat([anova_table(f) for f in fits.values()], ignore_index=True).to_csv(
+            out / "anova.csv", index=False
+        )
+        pd.concat([variance_table(f) for f in fits.values()], ignore_index=True).to_csv(
+            out / "variance.csv", index=False
+        )
+        pd.concat([emmeans_table(f) for f in fits.values()], ignore_index=True).to_csv(
+            out / "emmeans.csv", index=False
+        )
+        pd.concat([tukey_table(f) for f in fits.values()], ignore_index=True).to_csv(
+            out / "tukey.csv", index=False
+        )
+        t1 = table1(
+            table, fits, test=table1_test, selection=table1_selection, seed=seed, layout=layout
+        )
+        t1.to_csv(out / "table1.csv", index=False)
+        (out / "table1.md").write_text(table1_markdown(t1, table1_test, table1_selection, seed))
+        diagnostics_table(by_scale).to_csv(out / "diagnostics.csv", index=False)
     logger.info("stats: wrote %s in %.1f s", out, time.perf_counter() - start)
