@@ -49,15 +49,19 @@ def test_spearman_equals_scipy_with_ties(residuals):
 
 def test_background_plot_is_written_and_its_failure_is_raised(tmp_path):
     from advmri.stats import fit_response
-    from advmri.stats.diagnostics import plot_in_background
+    from advmri.stats.diagnostics import BackgroundPlot
     from advmri.stats.simulate import SMALL_GRID, simulate_eval_table
 
     table = simulate_eval_table(SMALL_GRID, n_images=6, seed=0)
     fits = {"ge": {"log": fit_response(table, "ge")}}
-    with plot_in_background(fits, tmp_path / "diagnostics.png"):
-        pass
+    with BackgroundPlot(tmp_path / "diagnostics.png") as plot:
+        plot.draw(fits)
     assert (tmp_path / "diagnostics.png").stat().st_size > 1000
     (tmp_path / "a_file").write_text("")
     with pytest.raises(RuntimeError, match="failed"):
-        with plot_in_background(fits, tmp_path / "a_file" / "diagnostics.png"):
-            pass
+        with BackgroundPlot(tmp_path / "a_file" / "diagnostics.png") as plot:
+            plot.draw(fits)
+    with pytest.raises(ValueError, match="bad input"):  # an error inside stops the process
+        with BackgroundPlot(tmp_path / "never.png"):
+            raise ValueError("bad input")
+    assert not (tmp_path / "never.png").exists()

@@ -7,9 +7,7 @@ conditional residuals (y minus network mean minus predicted image effect) are ch
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -37,13 +35,14 @@ def _moments(x: np.ndarray) -> tuple[float, float]:
     return float(np.mean(d**3) / m2**1.5), float(np.mean(d**4) / m2**2 - 3.0)
 
 
-def normal_test(x: np.ndarray) -> tuple[float, float]:
+def normal_test(x: np.ndarray, moments: tuple[float, float] | None = None) -> tuple[float, float]:
     """D'Agostino-Pearson K^2 and its chi-square(2) p-value (scipy.stats.normaltest's formulas:
-    D'Agostino 1970 for the skewness, Anscombe & Glynn 1983 for the kurtosis); NaN below 20."""
+    D'Agostino 1970 for the skewness, Anscombe & Glynn 1983 for the kurtosis); NaN below 20.
+    ``moments``: ``_moments(x)`` when already computed."""
     n = float(x.size)
     if n < 20:
         return np.nan, np.nan
-    skew, kurt = _moments(x)
+    skew, kurt = _moments(x) if moments is None else moments
     y = skew * np.sqrt((n + 1) * (n + 3) / (6.0 * (n - 2)))
     beta2 = 3.0 * (n**2 + 27 * n - 70) * (n + 1) * (n + 3) / ((n - 2) * (n + 5) * (n + 7) * (n + 9))
     w2 = -1 + np.sqrt(2 * (beta2 - 1))
@@ -138,10 +137,10 @@ def residual_checks(rf: ResponseFit, scale: str) -> dict:
     Each equals scipy.stats' (normaltest, levene(center="median"), spearmanr, skew, kurtosis).
     """
     resid, fitted = rf.fit.residuals, rf.fit.fitted
-    k2, k2_p = normal_test(resid)
+    skew, kurt = _moments(resid)
+    k2, k2_p = normal_test(resid, (skew, kurt))
     lev, lev_p = brown_forsythe(resid, rf.design.cell)
     rho, rho_p = spearman(np.abs(resid), fitted)
-    skew, kurt = _moments(resid)
     return {
         "response": rf.response,
         "scale": scale,
@@ -220,31 +219,41 @@ def diagnostics_table(by_response: dict[str, dict[str, ResponseFit]]) -> pd.Data
     return pd.DataFrame(rows, columns=DIAGNOSTICS_COLUMNS)
 
 
-@contextlib.contextmanager
-def plot_in_background(fits: dict[str, dict[str, ResponseFit]], path: Path) -> Iterator[None]:
-    """Draw :func:`plot_residuals` in a forked process while the ``with`` body runs.
+def residual_panels(
+    fits: dict[str, dict[str, ResponseFit]], max_points: int = 3000
+) -> list[tuple[str, str, dict[str, np.ndarray] | None]]:
+    """What :func:`plot_residuals` draws, as small arrays: per (response, scale) the QQ points
+    and a residual-vs-fitted subset (None where that scale was not fitted).
 
-    The figure takes about as long as all the statistics (matplotlib's import and its text
-    layout), and it needs nothing the statistics compute later, so on a second core it costs
-    no wall time. Where ``fork`` is not available (or no figure is asked for) it is drawn
-    before the body, in this process. Leaving the block waits for it; a failed drawing raises.
+    At most ``max_points`` points a panel: evenly spaced ranks for the QQ plot, a seeded random
+    subset (seed 0, in response then scale order) for the scatter.
     """
-    context = None
-    if fits and "fork" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("fork")
-    if context is None:
-        if fits:
-            plot_residuals(fits, path)
-        yield
-        return
-    job = context.Process(target=plot_residuals, args=(fits, path), name="diagnostics-plot")
-    job.start()
-    try:
-        yield
-    finally:
-        job.join()
-    if job.exitcode != 0:
-        raise RuntimeError(f"drawing {path} failed in its process (exit code {job.exitcode})")
+    rng = np.random.default_rng(0)
+    panels = []
+    for response, per_scale in fits.items():
+        for scale in SCALES:
+            if scale not in per_scale:
+                panels.append((response, scale, None))
+                continue
+            rf = per_scale[scale]
+            resid, fitted = rf.fit.residuals, rf.fit.fitted
+            z = np.sort((resid - resid.mean()) / resid.std())
+            n = z.size
+            pick = np.unique(np.linspace(0, n - 1, min(n, max_points)).astype(int))
+            sub = rng.choice(n, min(n, max_points), replace=False)
+            panels.append(
+                (
+                    response,
+                    scale,
+                    {
+                        "theory": special.ndtri((pick + 0.5) / n),
+                        "sample": z[pick],
+                        "fitted": fitted[sub],
+                        "resid": resid[sub],
+                    },
+                )
+            )
+    return panels
 
 
 def plot_residuals(
@@ -253,46 +262,109 @@ def plot_residuals(
     """One PNG: per response a row with the normal QQ plot and the residual-vs-fitted plot of
     each scale (raw, then log), Agg backend.
 
-    At most ``max_points`` points are drawn per panel (evenly spaced ranks for the QQ plot, a
-    seeded random subset for the scatter), so 116,640-row fits plot in about a second. The
-    figure is drawn on its own Agg canvas, without pyplot (whose import alone took ~1 s).
+    At most ``max_points`` points are drawn per panel (see :func:`residual_panels`), so
+    116,640-row fits plot in about a second.
     """
+    return draw_panels(residual_panels(fits, max_points), Path(path))
+
+
+def draw_panels(panels: list, path: Path) -> Path:
+    """Draw :func:`residual_panels`' arrays to ``path`` (PNG, 80 dpi), on its own Agg canvas
+    without pyplot (whose import alone took ~1 s)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
     n_cols = 2 * len(SCALES)
-    fig = Figure(figsize=(3.2 * n_cols, 2.6 * len(fits)))
+    n_rows = max(1, len(panels) // len(SCALES))
+    fig = Figure(figsize=(3.2 * n_cols, 2.6 * n_rows))
     FigureCanvasAgg(fig)
-    axes = fig.subplots(len(fits), n_cols, squeeze=False)
-    rng = np.random.default_rng(0)
-    for row, (response, per_scale) in enumerate(fits.items()):
-        for col, scale in enumerate(SCALES):
-            ax_qq, ax_rf = axes[row, 2 * col], axes[row, 2 * col + 1]
-            if scale not in per_scale:
-                ax_qq.set_axis_off()
-                ax_rf.set_axis_off()
-                continue
-            rf = per_scale[scale]
-            resid, fitted = rf.fit.residuals, rf.fit.fitted
-            z = np.sort((resid - resid.mean()) / resid.std())
-            n = z.size
-            pick = np.unique(np.linspace(0, n - 1, min(n, max_points)).astype(int))
-            theory = special.ndtri((pick + 0.5) / n)
-            label = f"ln({response})" if scale == "log" else response
-            ax_qq.plot(theory, z[pick], ".", ms=2, color="tab:blue")
-            ax_qq.plot(theory[[0, -1]], theory[[0, -1]], "-", color="tab:red", lw=1)
-            ax_qq.set_title(f"{label}: normal QQ", fontsize=9)
-            sub = rng.choice(n, min(n, max_points), replace=False)
-            ax_rf.plot(fitted[sub], resid[sub], ".", ms=2, alpha=0.4, color="tab:blue")
-            ax_rf.axhline(0, color="tab:red", lw=1)
-            ax_rf.set_title(f"{label}: residual vs fitted", fontsize=9)
-            for ax in (ax_qq, ax_rf):
-                ax.tick_params(labelsize=7)
-                # four ticks an axis: tick labels are most of the drawing time
-                ax.xaxis.set_major_locator(MaxNLocator(4))
-                ax.yaxis.set_major_locator(MaxNLocator(4))
+    axes = fig.subplots(n_rows, n_cols, squeeze=False)
+    for k, (response, scale, data) in enumerate(panels):
+        row, col = divmod(k, len(SCALES))
+        ax_qq, ax_rf = axes[row, 2 * col], axes[row, 2 * col + 1]
+        if data is None:
+            ax_qq.set_axis_off()
+            ax_rf.set_axis_off()
+            continue
+        theory = data["theory"]
+        label = f"ln({response})" if scale == "log" else response
+        ax_qq.plot(theory, data["sample"], ".", ms=2, color="tab:blue")
+        ax_qq.plot(theory[[0, -1]], theory[[0, -1]], "-", color="tab:red", lw=1)
+        ax_qq.set_title(f"{label}: normal QQ", fontsize=9)
+        ax_rf.plot(data["fitted"], data["resid"], ".", ms=2, alpha=0.4, color="tab:blue")
+        ax_rf.axhline(0, color="tab:red", lw=1)
+        ax_rf.set_title(f"{label}: residual vs fitted", fontsize=9)
+        for ax in (ax_qq, ax_rf):
+            ax.tick_params(labelsize=7)
+            # four ticks an axis: tick labels are most of the drawing time
+            ax.xaxis.set_major_locator(MaxNLocator(4))
+            ax.yaxis.set_major_locator(MaxNLocator(4))
     fig.subplots_adjust(left=0.05, right=0.99, bottom=0.04, top=0.96, wspace=0.3, hspace=0.45)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=80)
     return path
+
+
+def _plot_worker(connection, path: Path) -> None:
+    """Body of :class:`BackgroundPlot`'s process: import matplotlib while the statistics run,
+    then draw the panels it is sent (None: nothing to draw)."""
+    import matplotlib.backends.backend_agg  # noqa: F401
+    import matplotlib.figure  # noqa: F401
+
+    panels = connection.recv()
+    if panels:
+        draw_panels(panels, path)
+
+
+class BackgroundPlot:
+    """``diagnostics.png`` drawn by a forked process, started before the statistics.
+
+    The figure costs about as much as all the statistics (matplotlib's import and its text
+    layout) and needs only the residuals, so a process started first imports matplotlib while
+    the CSVs are read and the models fitted, and draws while the tables are computed: on a
+    second core it costs no wall time. Use as a context manager; :meth:`draw` hands it the fits.
+    Leaving the block waits for the drawing (a failed one raises RuntimeError); an exception in
+    the block stops the process. Without ``fork`` the figure is drawn in :meth:`draw`.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._job = self._connection = None
+        if "fork" in multiprocessing.get_all_start_methods():
+            context = multiprocessing.get_context("fork")
+            self._connection, child = context.Pipe()
+            self._job = context.Process(
+                target=_plot_worker, args=(child, self.path), name="diagnostics-plot"
+            )
+        self._sent = False
+
+    def __enter__(self) -> BackgroundPlot:
+        if self._job is not None:
+            self._job.start()
+        return self
+
+    def draw(self, fits: dict[str, dict[str, ResponseFit]]) -> None:
+        """Draw the residual plot of ``fits`` (as :func:`plot_residuals`)."""
+        panels = residual_panels(fits) if fits else []
+        if self._job is None:
+            if panels:
+                draw_panels(panels, self.path)
+        else:
+            self._connection.send(panels)
+        self._sent = True
+
+    def __exit__(self, kind, error, trace) -> None:
+        if self._job is None:
+            return
+        if kind is not None:
+            self._job.terminate()
+            self._job.join()
+            return
+        if not self._sent:
+            self._connection.send([])
+        self._job.join()
+        if self._job.exitcode != 0:
+            raise RuntimeError(
+                f"drawing {self.path} failed in its process (exit code {self._job.exitcode})"
+            )

@@ -23,7 +23,7 @@ from advmri.stats.design import (
     read_eval_tables,
     table_layout,
 )
-from advmri.stats.diagnostics import diagnostic_fits, diagnostics_table, plot_in_background
+from advmri.stats.diagnostics import BackgroundPlot, diagnostic_fits, diagnostics_table
 from advmri.stats.mixed import single_thread_blas
 from advmri.stats.table1 import table1, table1_markdown
 
@@ -81,19 +81,20 @@ def run_study_statistics(
 def _run(eval_csvs, out: Path, table1_test: str, table1_selection: str, seed: int) -> None:
     start = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
-    table = read_eval_tables(eval_csvs)
-    logger.info("stats: %d rows from %d evaluation tables", len(table), len(list(eval_csvs)))
-    layout = table_layout(table)
-    missing = missing_values(table, layout)
-    missing.to_csv(out / "missing.csv", index=False)
-    for (response, reason), count in (
-        missing.groupby(["response", "reason"], sort=False)["count"].sum().items()
-    ):
-        logger.info("stats: %s: %d value(s) left out of the model: %s", response, count, reason)
-    fits = fit_all(table, layout)
-    by_scale = diagnostic_fits(table, fits, layout)
-    # the residual plot draws in a second process while the tables are computed and written
-    with plot_in_background(by_scale, out / "diagnostics.png"):
+    # the residual plot's process imports matplotlib now and draws while the tables are made
+    with BackgroundPlot(out / "diagnostics.png") as plot:
+        table = read_eval_tables(eval_csvs)
+        logger.info("stats: %d rows from %d evaluation tables", len(table), len(list(eval_csvs)))
+        layout = table_layout(table)
+        missing = missing_values(table, layout)
+        missing.to_csv(out / "missing.csv", index=False)
+        for (response, reason), count in (
+            missing.groupby(["response", "reason"], sort=False)["count"].sum().items()
+        ):
+            logger.info("stats: %s: %d value(s) left out of the model: %s", response, count, reason)
+        fits = fit_all(table, layout)
+        by_scale = diagnostic_fits(table, fits, layout)
+        plot.draw(by_scale)
         pd.concat([anova_table(f) for f in fits.values()], ignore_index=True).to_csv(
             out / "anova.csv", index=False
         )
