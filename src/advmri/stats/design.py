@@ -20,7 +20,8 @@ from advmri.errors import DataError
 
 #: Factors of the model, in the order used for cells and contrasts.
 FACTORS: tuple[str, ...] = ("lr", "w_per", "w_adv")
-#: Responses analysed and their transform: "log" = natural log (non-positive -> dropped).
+#: Responses analysed and their transform: "log" = natural log (a 0 is left out and counted in
+#: missing.csv; a negative value is refused when the CSVs are read).
 RESPONSES: dict[str, str] = {
     "ge": "log",
     "sharpness": "log",
