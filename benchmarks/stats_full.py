@@ -3,9 +3,11 @@
     PYTHONPATH=src .venv/bin/python benchmarks/stats_full.py [--missing 0.02] [--threads 2]
 
 Simulates evaluation CSVs of that size (advmri.stats.simulate), then times
-run_study_statistics (all fits, ANOVA, EMMs, every Tukey family, Table 1, diagnostics and their
-plot). With --missing > 0 a fraction of sharpness values is NaN, so sharpness takes the REML
-path instead of the closed form. Prints one line per stage and the total.
+run_study_statistics (reading and checking the CSVs, the missing-value counts, all fits, ANOVA,
+EMMs, every Tukey family, Table 1, diagnostics and their plot, which a second process draws while
+the tables are computed). With --missing > 0 a fraction of sharpness values is NaN (with
+sharpness_profiles_fitted = 0, counted in missing.csv), so sharpness takes the REML path instead
+of the closed form. Prints Table 1, the rows of each file written and the total.
 """
 
 from __future__ import annotations

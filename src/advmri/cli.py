@@ -134,7 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.run(args)
     except AdvmriError as error:
-        print(f"advmri {args.command}: {error}", file=sys.stderr)
+        message = str(error)
+        # library messages name their stage ("stats: ..."); the command already says it once
+        if message.startswith(f"{args.command}: "):
+            message = message[len(args.command) + 2 :]
+        print(f"advmri {args.command}: {message}", file=sys.stderr)
         return 2
     return 0
 

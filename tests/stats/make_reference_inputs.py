@@ -5,7 +5,8 @@
 
 balanced.csv: 2 LR x 2 W_per x 3 W_adv networks x 12 images, complete.
 unbalanced.csv: another draw with 7 rows removed, ~10 % of sharpness missing, one GE of 0
-(dropped under the log) and one SSIM missing.
+(dropped under the log) and one SSIM missing (its reason recorded in ``ssim_reason``, which the
+statistics require of an empty value; R does not read that column).
 """
 
 from pathlib import Path
@@ -30,6 +31,8 @@ def main() -> None:
     unbalanced = unbalanced.reset_index(drop=True)
     unbalanced.loc[3, "ge"] = 0.0
     unbalanced.loc[40, "ssim"] = np.nan
+    unbalanced["ssim_reason"] = ""
+    unbalanced.loc[40, "ssim_reason"] = "box_too_small"
     unbalanced.to_csv(HERE / "unbalanced.csv", index=False, float_format="%.17g")
 
 

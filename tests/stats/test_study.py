@@ -114,7 +114,7 @@ def test_a_missing_network_is_reported_as_an_incomplete_grid(study):
 def test_a_csv_without_a_metric_column_is_refused(tmp_path):
     frame = simulate_eval_table(SMALL_GRID, n_images=4, seed=0).drop(columns=["ece"])
     frame.to_csv(tmp_path / "bad.csv", index=False)
-    with pytest.raises(DataError, match="lacks column"):
+    with pytest.raises(DataError, match="bad.csv: missing column"):
         read_eval_tables([tmp_path / "bad.csv"])
 
 

@@ -36,6 +36,7 @@ from advmri.report.health import (
     read_train_log,
     status_of,
 )
+from advmri.report.missing import missing_value_blocks
 from advmri.report.tables import (
     ANOVA_COLUMNS,
     EMMEANS_COLUMNS,
@@ -648,6 +649,7 @@ def _blocks(
         )
     )
     blocks.append(Block("table", table=stats.anova[list(ANOVA_COLUMNS)]))
+    blocks += missing_value_blocks(stats_dir)
     if stats.variance is not None:
         blocks.append(Block("table", "Variance components (model scale).", table=stats.variance))
     if stats.tukey is not None:

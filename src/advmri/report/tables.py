@@ -89,27 +89,21 @@ def load_evaluations(paths: Sequence[str | Path]) -> pd.DataFrame:
     """Concatenate the networks' evaluation CSVs (one row per network x test image).
 
     Returns columns ``sample, subject, w_per, w_adv, lr`` and the five raw responses, with ``w_per``,
-    ``w_adv`` and ``lr`` as floats, plus ``sharpness_profiles_fitted`` when every file has it. An empty list, a missing file or column, or a file without its
-    network's factor values is a DataError naming the file.
+    ``w_adv`` and ``lr`` as floats, plus ``sharpness_profiles_fitted`` when the files have it. The files are checked as the statistics check them
+    (``advmri.stats.read_eval_tables``): an empty list, a missing, empty or header-only file, a
+    missing column, a non-numeric or unexplained empty value, a file of another test set or a
+    single network is a DataError naming the file (and line).
     """
     if not paths:
         raise DataError("report: no evaluation CSV given; evaluate at least one network first")
-    frames = []
-    for path in paths:
-        table = read_table(path, EVAL_COLUMNS)
-        if table[["w_per", "w_adv", "lr"]].isna().any().any():
-            raise DataError(
-                f"{path}: empty w_per/w_adv/lr; a grid network's evaluation is expected here, "
-                "not a reference (LQ input or pretrained generator)"
-            )
-        frames.append(table)
+    from advmri.stats.design import read_eval_tables
+
+    evals = read_eval_tables(paths)
+    _require_columns(evals, EVAL_COLUMNS, f"{len(paths)} evaluation CSV(s)")
     columns = list(EVAL_COLUMNS)
-    if all(PROFILES_FITTED in frame.columns for frame in frames):
+    if PROFILES_FITTED in evals.columns:
         columns.append(PROFILES_FITTED)
-    evals = pd.concat([frame.loc[:, columns] for frame in frames], ignore_index=True)
-    for column in ("w_per", "w_adv", "lr", *RESPONSES):
-        evals[column] = evals[column].astype(float)
-    return evals
+    return evals.loc[:, columns]
 
 
 def to_model_scale(evals: pd.DataFrame) -> pd.DataFrame:

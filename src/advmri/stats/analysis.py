@@ -8,15 +8,14 @@ and emmeans test them), with Satterthwaite df throughout.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 from functools import reduce
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
+from scipy import special
 
-from advmri.stats.design import FACTORS, Design, build_design, response_values
+from advmri.stats.design import FACTORS, Design, Layout, build_design, response_values
 from advmri.stats.mixed import MixedFit, fit_mixed
 from advmri.stats.ptukey import studentized_range_sf
 
@@ -59,6 +58,7 @@ def fit_response(
     response: str,
     scale: str | None = None,
     samples=None,
+    layout: Layout | None = None,
 ) -> ResponseFit:
     """Fit ``y ~ lr * w_per * w_adv + (1 | sample)`` by REML to one response.
 
@@ -68,13 +68,14 @@ def fit_response(
     response : metric column (ge, sharpness, ece, mie, ssim).
     scale : "log" or "identity"; default the study's (ln for all but ssim).
     samples : restrict to these images (split-half selection); default all.
+    layout : ``advmri.stats.design.table_layout(table)``, when already computed.
 
     Returns
     -------
     ResponseFit; the closed form is used when every network has every image, REML otherwise.
     """
     y = response_values(table, response, scale)
-    design = build_design(table, y, response, samples)
+    design = build_design(table, y, response, samples, layout)
     return ResponseFit(response, design, fit_mixed(design.y, design.cell, design.sample))
 
 
@@ -118,7 +119,7 @@ def variance_table(rf: ResponseFit) -> pd.DataFrame:
 def emmeans_table(rf: ResponseFit, level: float = 0.95) -> pd.DataFrame:
     """Estimated cell (network) means with SE, Satterthwaite df and ``level`` CI, model scale."""
     c = rf.fit.contrasts(np.eye(rf.design.n_cells))
-    half = sps.t.ppf(0.5 + level / 2, c["df"]) * c["se"]
+    half = special.stdtrit(c["df"], 0.5 + level / 2) * c["se"]
     frame = rf.design.cell_frame()
     frame.insert(0, "response", rf.response)
     frame["estimate"] = c["estimate"]
@@ -129,31 +130,36 @@ def emmeans_table(rf: ResponseFit, level: float = 0.95) -> pd.DataFrame:
     return frame[EMMEANS_COLUMNS]
 
 
-def _level_means(design: Design, by: tuple[str, ...], compared: tuple[str, ...]):
-    """Rows of cell weights giving the EMM of each (by, compared) level, emmeans' grid order.
+def _level_weights(design: Design, by: tuple[str, ...], compared: tuple[str, ...]):
+    """Cell weights giving the EMM of every (by, compared) level, in emmeans' order.
 
-    Yields (by values dict, list of (compared values dict, weight row)).
+    Returns ``(weights, by_codes, cmp_codes)``: ``weights`` is (G k, I) for G by-groups of k
+    compared levels each, group after group (the by factors in itertools.product order), levels
+    within a group with the first compared factor varying fastest (emmeans' grid order); each
+    row averages the cells of its level with equal weights. ``by_codes`` (G, len(by)) and
+    ``cmp_codes`` (k, len(compared)) are the level indices of the groups and the levels.
     """
     shape = design.shape
-    grid = np.array(list(itertools.product(*(range(n) for n in shape))))
-    by_levels = list(itertools.product(*(range(design.levels[f].size) for f in by)))
-    # emmeans orders a multi-factor level grid with the first factor varying fastest.
-    cmp_levels = [
-        tuple(reversed(t))
-        for t in itertools.product(*(range(design.levels[f].size) for f in reversed(compared)))
-    ]
-    idx = {f: FACTORS.index(f) for f in FACTORS}
-    for b in by_levels:
-        mask_b = np.all([grid[:, idx[f]] == b[i] for i, f in enumerate(by)], axis=0)
-        levels = []
-        for c in cmp_levels:
-            mask = mask_b & np.all(
-                [grid[:, idx[f]] == c[i] for i, f in enumerate(compared)], axis=0
-            )
-            weights = mask / mask.sum()
-            values = {f: design.levels[f][c[i]] for i, f in enumerate(compared)}
-            levels.append((values, weights))
-        yield {f: design.levels[f][b[i]] for i, f in enumerate(by)}, levels
+    codes = np.stack(np.unravel_index(np.arange(design.n_cells), shape), axis=1)
+    idx = [FACTORS.index(f) for f in by]
+    jdx = [FACTORS.index(f) for f in compared]
+    by_shape = tuple(shape[i] for i in idx)
+    cmp_shape = tuple(shape[j] for j in reversed(jdx))  # first compared factor fastest
+    n_groups = int(np.prod(by_shape)) if by else 1
+    k = int(np.prod(cmp_shape))
+    group = np.ravel_multi_index([codes[:, i] for i in idx], by_shape) if by else 0
+    level = np.ravel_multi_index([codes[:, j] for j in reversed(jdx)], cmp_shape)
+    row = np.asarray(group) * k + level
+    weights = np.zeros((n_groups * k, design.n_cells))
+    weights[row, np.arange(design.n_cells)] = 1.0
+    weights /= weights.sum(axis=1, keepdims=True)
+    by_codes = (
+        np.stack(np.unravel_index(np.arange(n_groups), by_shape), axis=1)
+        if by
+        else np.zeros((1, 0), dtype=np.int64)
+    )
+    cmp_codes = np.stack(np.unravel_index(np.arange(k), cmp_shape), axis=1)[:, ::-1]
+    return weights, by_codes, cmp_codes
 
 
 def tukey_table(rf: ResponseFit, families: dict | None = None) -> pd.DataFrame:
@@ -165,32 +171,34 @@ def tukey_table(rf: ResponseFit, families: dict | None = None) -> pd.DataFrame:
     and the contrast's df. Columns: :data:`TUKEY_COLUMNS` (NaN where one does not apply).
     """
     families = TUKEY_FAMILIES if families is None else families
+    design = rf.design
     frames = []
     for name, (by, compared) in families.items():
-        if any(rf.design.levels[f].size < 2 for f in compared):
+        if any(design.levels[f].size < 2 for f in compared):
             continue
-        meta, rows, k_sizes = [], [], []
-        for by_values, levels in _level_means(rf.design, by, compared):
-            for (va, wa), (vb, wb) in itertools.combinations(levels, 2):
-                meta.append(
-                    {
-                        "by_w_per": by_values.get("w_per", np.nan),
-                        "by_lr": by_values.get("lr", np.nan),
-                        **{f"a_{f}": va.get(f, np.nan) for f in FACTORS},
-                        **{f"b_{f}": vb.get(f, np.nan) for f in FACTORS},
-                    }
-                )
-                rows.append(wa - wb)
-                k_sizes.append(len(levels))
-        c = rf.fit.contrasts(np.array(rows))
-        frame = pd.DataFrame(meta)
-        frame.insert(0, "family", name)
-        frame.insert(0, "response", rf.response)
-        frame["estimate"] = c["estimate"]
-        frame["se"] = c["se"]
-        frame["df"] = c["df"]
-        frame["t_ratio"] = c["t"]
-        k = int(k_sizes[0])
+        weights, by_codes, cmp_codes = _level_weights(design, by, compared)
+        k = cmp_codes.shape[0]
+        n_groups = by_codes.shape[0]
+        ia, ib = np.triu_indices(k, 1)  # itertools.combinations order
+        group = np.repeat(np.arange(n_groups), ia.size)
+        a_row = group * k + np.tile(ia, n_groups)
+        b_row = group * k + np.tile(ib, n_groups)
+        c = rf.fit.contrasts(weights[a_row] - weights[b_row])
+        frame = {"response": rf.response, "family": name}
+        for f in ("w_per", "lr"):
+            if f in by:
+                values = design.levels[f][by_codes[:, by.index(f)]]
+                frame[f"by_{f}"] = values[group]
+            else:
+                frame[f"by_{f}"] = np.nan
+        for side, rows in (("a", ia), ("b", ib)):
+            for f in FACTORS:
+                if f in compared:
+                    values = design.levels[f][cmp_codes[:, compared.index(f)]]
+                    frame[f"{side}_{f}"] = np.tile(values[rows], n_groups)
+                else:
+                    frame[f"{side}_{f}"] = np.nan
+        frame.update(estimate=c["estimate"], se=c["se"], df=c["df"], t_ratio=c["t"])
         frame["p_adj"] = studentized_range_sf(np.sqrt(2) * np.abs(c["t"]), k, c["df"])
-        frames.append(frame[TUKEY_COLUMNS])
+        frames.append(pd.DataFrame(frame, columns=TUKEY_COLUMNS))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=TUKEY_COLUMNS)

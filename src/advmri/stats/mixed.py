@@ -27,8 +27,7 @@ import contextlib
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import linalg, optimize
-from scipy import stats as sps
+from scipy import special
 
 from advmri.errors import DataError
 
@@ -65,6 +64,9 @@ class MixedFit:
     sample_var, residual_var : REML estimates of s1 = Var(image), s2 = Var(residual).
     method : "closed_form" or "reml".
     fitted, residuals : per observation, conditional on the predicted image effects (BLUPs).
+    compound : for the closed form, ``cov`` and each of ``dcov`` as (a, b) with the matrix
+        a I + b 11' (compound symmetry), so that contrasts cost O(r I) instead of O(r I^2);
+        None for REML.
     """
 
     beta: np.ndarray
@@ -76,6 +78,9 @@ class MixedFit:
     method: str
     fitted: np.ndarray = field(repr=False)
     residuals: np.ndarray = field(repr=False)
+    compound: tuple[tuple[float, float], list[tuple[float, float]]] | None = field(
+        default=None, repr=False
+    )
 
     def contrasts(self, L: np.ndarray) -> dict[str, np.ndarray]:
         """Estimate, SE and Satterthwaite df of each row of ``L`` (one-df t tests).
@@ -90,8 +95,15 @@ class MixedFit:
         """
         L = np.atleast_2d(np.asarray(L, dtype=float))
         estimate = L @ self.beta
-        var = np.einsum("ij,ij->i", L @ self.cov, L)
-        grads = np.stack([np.einsum("ij,ij->i", L @ d, L) for d in self.dcov], axis=1)
+        if self.compound is not None:
+            # l'(a I + b 11')l = a |l|^2 + b (sum l)^2
+            squares, sums2 = np.einsum("ij,ij->i", L, L), L.sum(axis=1) ** 2
+            (a, b), dparts = self.compound
+            var = a * squares + b * sums2
+            grads = np.stack([da * squares + db * sums2 for da, db in dparts], axis=1)
+        else:
+            var = np.einsum("ij,ij->i", L @ self.cov, L)
+            grads = np.stack([np.einsum("ij,ij->i", L @ d, L) for d in self.dcov], axis=1)
         denom = np.einsum("ij,jk,ik->i", grads, self.varpar_cov, grads)
         with np.errstate(divide="ignore", invalid="ignore"):
             df = 2 * var**2 / denom
@@ -123,7 +135,7 @@ class MixedFit:
         F = float(np.sum(t2) / q)
         nu = self.contrasts(rows)["df"]
         den_df = satterthwaite_f_df(nu)
-        return {"F": F, "num_df": q, "den_df": den_df, "p": float(sps.f.sf(F, q, den_df))}
+        return {"F": F, "num_df": q, "den_df": den_df, "p": float(special.fdtrc(q, den_df, F))}
 
 
 def satterthwaite_f_df(nu: np.ndarray, tol: float = 1e-8) -> float:
@@ -149,7 +161,7 @@ def _check_layout(y: np.ndarray, cell: np.ndarray, sample: np.ndarray) -> tuple[
     if not np.all(np.isfinite(y)):
         raise DataError("stats: response has NaN or infinite values; drop them before fitting")
     n_cells, n_samples = int(cell.max()) + 1, int(sample.max()) + 1
-    if np.unique(cell).size != n_cells or np.unique(sample).size != n_samples:
+    if not (np.bincount(cell).all() and np.bincount(sample).all()):
         raise ValueError("cell and sample must be codes 0..K-1 with every code present")
     if n_samples < 2:
         raise DataError("stats: the model needs at least 2 test images")
@@ -207,15 +219,18 @@ def fit_complete(y: np.ndarray, cell: np.ndarray, sample: np.ndarray) -> MixedFi
         var_ms = np.diag([2 * ms_e**2 / df_e, 2 * ms_img**2 / (n_samples - 1)])
         varpar_cov = T @ var_ms @ T.T
         dcov = [ones / n_samples, eye / n_samples]
+        dparts = [(0.0, 1.0 / n_samples), (1.0 / n_samples, 0.0)]
     else:
         s1 = 0.0
         df_pool = n_cells * (n_samples - 1)
         s2 = (ss_img + ms_e * df_e) / df_pool
         varpar_cov = np.array([[2 * s2**2 / df_pool]])
         dcov = [eye / n_samples]
+        dparts = [(1.0 / n_samples, 0.0)]
     cov = (s2 * eye + s1 * ones) / n_samples
     fitted, residuals = _blups(y, cell, sample, beta, s1, s2, n_samples)
-    return MixedFit(beta, cov, dcov, varpar_cov, s1, s2, "closed_form", fitted, residuals)
+    compound = ((s2 / n_samples, s1 / n_samples), dparts)
+    return MixedFit(beta, cov, dcov, varpar_cov, s1, s2, "closed_form", fitted, residuals, compound)
 
 
 class _Blocks:
@@ -244,6 +259,8 @@ class _Blocks:
 
     def at(self, gamma: float) -> dict:
         """GLS quantities for gamma = s1/s2 (H = V/s2 = I + gamma ZZ')."""
+        from scipy import linalg
+
         w = gamma / (1 + self.nj * gamma)
         xhx = self.gram(np.ones(self.n_samples), -w)
         factor = linalg.cho_factor(xhx)
@@ -264,6 +281,8 @@ class _Blocks:
 
     def gradient_s1(self, gamma: float) -> float:
         """d(REML deviance)/d s1 at (gamma s2_hat, s2_hat); its sign is that of d/d gamma."""
+        from scipy import linalg
+
         q = self.at(gamma)
         s2 = q["s2"]
         a = 1.0 / (s2 * (1 + self.nj * gamma))
@@ -297,6 +316,9 @@ def fit_reml(y: np.ndarray, cell: np.ndarray, sample: np.ndarray) -> MixedFit:
 
 
 def _fit_reml(y: np.ndarray, cell: np.ndarray, sample: np.ndarray) -> MixedFit:
+    # imported here: only incomplete layouts need them, and they cost ~1 s of `advmri stats` start-up
+    from scipy import linalg, optimize
+
     b = _Blocks(y, cell, sample)
     # Residual variance at gamma = 0 is the largest it can be; round-off level means none.
     if not b.at(0.0)["s2"] > 1e-20 * max(float(np.mean(y**2)), 1e-300):
@@ -378,7 +400,8 @@ def fit_mixed(y: np.ndarray, cell: np.ndarray, sample: np.ndarray) -> MixedFit:
     occurs exactly once, :func:`fit_reml` otherwise (which refuses repeated pairs)."""
     cell, sample = np.asarray(cell), np.asarray(sample)
     n_cells, n_samples = int(np.max(cell)) + 1, int(np.max(sample)) + 1
-    pairs = np.unique(cell.astype(np.int64) * n_samples + sample).size
-    if np.size(y) == n_cells * n_samples == pairs:
-        return fit_complete(y, cell, sample)
+    if np.size(y) == n_cells * n_samples:
+        pairs = np.bincount(cell.astype(np.int64) * n_samples + sample, minlength=np.size(y))
+        if np.all(pairs == 1):
+            return fit_complete(y, cell, sample)
     return fit_reml(y, cell, sample)

@@ -16,23 +16,30 @@ from advmri.stats.analysis import (
     tukey_table,
     variance_table,
 )
-from advmri.stats.design import RESPONSES, read_eval_tables
-from advmri.stats.diagnostics import diagnostics
+from advmri.stats.design import (
+    RESPONSES,
+    Layout,
+    missing_values,
+    read_eval_tables,
+    table_layout,
+)
+from advmri.stats.diagnostics import BackgroundPlot, diagnostic_fits, diagnostics_table
 from advmri.stats.mixed import single_thread_blas
 from advmri.stats.table1 import table1, table1_markdown
 
 #: Files written by :func:`run_study_statistics`, the contract with the report.
 OUTPUT_FILES = (
     "anova.csv", "variance.csv", "emmeans.csv", "tukey.csv",
-    "table1.csv", "table1.md", "diagnostics.csv",
+    "table1.csv", "table1.md", "diagnostics.csv", "missing.csv",
 )  # fmt: skip
 
 
-def fit_all(table: pd.DataFrame) -> dict[str, ResponseFit]:
+def fit_all(table: pd.DataFrame, layout: Layout | None = None) -> dict[str, ResponseFit]:
     """Fit the study model to every response (ln for ge, sharpness, ece, mie; ssim as is)."""
+    layout = table_layout(table) if layout is None else layout
     fits = {}
     for response in RESPONSES:
-        fits[response] = fit_response(table, response)
+        fits[response] = fit_response(table, response, layout=layout)
         fit = fits[response]
         logger.info(
             "stats: %s: %d rows, %s fit, image var %.4g, residual var %.4g",
@@ -55,7 +62,8 @@ def run_study_statistics(
     eval_csvs : one CSV per network (columns sample, w_per, w_adv, lr, ge, sharpness, ece, mie,
         ssim, ...); together they must cover the full lr x w_per x w_adv grid.
     out_dir : folder (created) for anova.csv, variance.csv, emmeans.csv, tukey.csv,
-        table1.csv, table1.md, diagnostics.csv and diagnostics.png.
+        table1.csv, table1.md, diagnostics.csv, diagnostics.png and missing.csv (the values
+        left out of the model, counted per network, response and reason).
     table1_test : "paired" (two networks' rows) or "pooled" (contrast in the full model).
     table1_selection : "all" or "split_half" (pick winners on one half of the images, test on
         the other).
@@ -73,23 +81,36 @@ def run_study_statistics(
 def _run(eval_csvs, out: Path, table1_test: str, table1_selection: str, seed: int) -> None:
     start = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
-    table = read_eval_tables(eval_csvs)
-    logger.info("stats: %d rows from %d evaluation tables", len(table), len(list(eval_csvs)))
-    fits = fit_all(table)
-    pd.concat([anova_table(f) for f in fits.values()], ignore_index=True).to_csv(
-        out / "anova.csv", index=False
-    )
-    pd.concat([variance_table(f) for f in fits.values()], ignore_index=True).to_csv(
-        out / "variance.csv", index=False
-    )
-    pd.concat([emmeans_table(f) for f in fits.values()], ignore_index=True).to_csv(
-        out / "emmeans.csv", index=False
-    )
-    pd.concat([tukey_table(f) for f in fits.values()], ignore_index=True).to_csv(
-        out / "tukey.csv", index=False
-    )
-    t1 = table1(table, fits, test=table1_test, selection=table1_selection, seed=seed)
-    t1.to_csv(out / "table1.csv", index=False)
-    (out / "table1.md").write_text(table1_markdown(t1, table1_test, table1_selection, seed))
-    diagnostics(table, fits, plot_dir=out).to_csv(out / "diagnostics.csv", index=False)
+    # the residual plot's process imports matplotlib now and draws while the tables are made
+    with BackgroundPlot(out / "diagnostics.png") as plot:
+        table = read_eval_tables(eval_csvs)
+        logger.info("stats: %d rows from %d evaluation tables", len(table), len(list(eval_csvs)))
+        layout = table_layout(table)
+        missing = missing_values(table, layout)
+        missing.to_csv(out / "missing.csv", index=False)
+        for (response, reason), count in (
+            missing.groupby(["response", "reason"], sort=False)["count"].sum().items()
+        ):
+            logger.info("stats: %s: %d value(s) left out of the model: %s", response, count, reason)
+        fits = fit_all(table, layout)
+        by_scale = diagnostic_fits(table, fits, layout)
+        plot.draw(by_scale)
+        pd.concat([anova_table(f) for f in fits.values()], ignore_index=True).to_csv(
+            out / "anova.csv", index=False
+        )
+        pd.concat([variance_table(f) for f in fits.values()], ignore_index=True).to_csv(
+            out / "variance.csv", index=False
+        )
+        pd.concat([emmeans_table(f) for f in fits.values()], ignore_index=True).to_csv(
+            out / "emmeans.csv", index=False
+        )
+        pd.concat([tukey_table(f) for f in fits.values()], ignore_index=True).to_csv(
+            out / "tukey.csv", index=False
+        )
+        t1 = table1(
+            table, fits, test=table1_test, selection=table1_selection, seed=seed, layout=layout
+        )
+        t1.to_csv(out / "table1.csv", index=False)
+        (out / "table1.md").write_text(table1_markdown(t1, table1_test, table1_selection, seed))
+        diagnostics_table(by_scale).to_csv(out / "diagnostics.csv", index=False)
     logger.info("stats: wrote %s in %.1f s", out, time.perf_counter() - start)

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
+from scipy import special
 
 from advmri.errors import AdvmriError, ConfigError
 from advmri.stats.analysis import ResponseFit, fit_response
-from advmri.stats.design import RESPONSES, response_values
+from advmri.stats.design import RESPONSES, Layout, response_values, table_layout
 from advmri.stats.mixed import fit_mixed
 
 TABLE1_KEYS = ["level", "w_per", "lr", "vgg_lr", "vgg_w_adv", "gan_lr", "gan_w_adv"]
@@ -55,8 +55,10 @@ def select_winners(ge_fit: ResponseFit) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=TABLE1_KEYS)
 
 
-def _is_net(table: pd.DataFrame, lr: float, w_per: float, w_adv: float) -> np.ndarray:
-    return ((table["lr"] == lr) & (table["w_per"] == w_per) & (table["w_adv"] == w_adv)).to_numpy()
+def _cell_index(layout: Layout, net: tuple) -> int:
+    """Index of network (lr, w_per, w_adv) in the layout's cells; -1 when absent."""
+    hit = np.flatnonzero(np.all(layout.cells == np.asarray(net, dtype=float), axis=1))
+    return int(hit[0]) if hit.size else -1
 
 
 def paired_test(
@@ -67,16 +69,27 @@ def paired_test(
     Rows with a NaN (or, under the log, non-positive) response are dropped; NaN, NaN when the
     pair leaves too few rows to fit.
     """
-    y = response_values(table, response)
-    is_v, is_g = _is_net(table, *vgg), _is_net(table, *gan)
-    keep = (is_v | is_g) & np.isfinite(y)
+    layout = table_layout(table)
+    keep = None
     if samples is not None:
-        keep &= table["sample"].isin(list(samples)).to_numpy()
+        keep = np.isin(layout.samples, np.asarray(list(samples)))[layout.sample]
+    y = response_values(table, response)
+    return _paired_test(y, layout, _cell_index(layout, vgg), _cell_index(layout, gan), keep)
+
+
+def _paired_test(
+    y: np.ndarray, layout: Layout, vgg: int, gan: int, rows: np.ndarray | None
+) -> tuple[float, float]:
+    """:func:`paired_test` on model-scale ``y`` with cell indices and an optional row mask."""
+    is_v, is_g = layout.cell == vgg, layout.cell == gan
+    keep = (is_v | is_g) & np.isfinite(y)
+    if rows is not None:
+        keep &= rows
     if is_g[keep].sum() == 0 or is_v[keep].sum() == 0:
         return np.nan, np.nan
-    _, sample = np.unique(table["sample"].to_numpy()[keep], return_inverse=True)
+    _, sample = np.unique(layout.sample[keep], return_inverse=True)
     try:
-        fit = fit_mixed(y[keep], is_g[keep].astype(np.int64), sample.astype(np.int64))
+        fit = fit_mixed(y[keep], is_g[keep].astype(np.int64), sample.astype(np.int64).ravel())
     except AdvmriError:
         return np.nan, np.nan
     test = fit.f_test(np.array([[-1.0, 1.0]]))
@@ -91,7 +104,7 @@ def pooled_test(rf: ResponseFit, vgg: tuple, gan: tuple) -> tuple[float, float]:
     L[np.flatnonzero(np.all(cells == np.array(vgg), axis=1))] = -1.0
     c = rf.fit.contrasts(L[None, :])
     F = float(c["t"][0] ** 2)
-    return F, float(sps.f.sf(F, 1, c["df"][0]))
+    return F, float(special.fdtrc(1, c["df"][0], F))
 
 
 def split_samples(table: pd.DataFrame, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -108,6 +121,7 @@ def table1(
     test: str = "paired",
     selection: str = "all",
     seed: int = 2024,
+    layout: Layout | None = None,
 ) -> pd.DataFrame:
     """Table 1: winners per group and the F test of each response between them.
 
@@ -118,6 +132,7 @@ def table1(
     test : "paired" or "pooled" (see the module docstring).
     selection : "all" (pick and test on all images) or "split_half".
     seed : seed of the split-half permutation.
+    layout : ``advmri.stats.design.table_layout(table)``, when already computed.
 
     Returns
     -------
@@ -130,25 +145,32 @@ def table1(
             f"stats.table1.selection = {selection!r}; use one of {', '.join(SELECTIONS)}"
         )
     fits = dict(fits or {})
+    layout = table_layout(table) if layout is None else layout
     if selection == "all":
-        pick_samples = test_samples = None
-        pick_fit = fits.get("ge") or fit_response(table, "ge")
+        pick_samples = test_samples = test_rows = None
+        pick_fit = fits.get("ge") or fit_response(table, "ge", layout=layout)
         test_fits = fits
     else:
         pick_samples, test_samples = split_samples(table, seed)
-        pick_fit = fit_response(table, "ge", samples=pick_samples)
+        pick_fit = fit_response(table, "ge", samples=pick_samples, layout=layout)
         test_fits = {}
+        test_rows = np.isin(layout.samples, test_samples)[layout.sample]
     winners = select_winners(pick_fit)
     out = winners.copy()
     for response in RESPONSES:
         if test == "pooled" and len(winners):
-            rf = test_fits.get(response) or fit_response(table, response, samples=test_samples)
+            rf = test_fits.get(response) or fit_response(
+                table, response, samples=test_samples, layout=layout
+            )
+        elif test == "paired":
+            y = response_values(table, response)
         results = []
         for row in winners.itertuples(index=False):
             vgg = (row.vgg_lr, row.w_per, row.vgg_w_adv)
             gan = (row.gan_lr, row.w_per, row.gan_w_adv)
             if test == "paired":
-                results.append(paired_test(table, response, vgg, gan, test_samples))
+                i_vgg, i_gan = _cell_index(layout, vgg), _cell_index(layout, gan)
+                results.append(_paired_test(y, layout, i_vgg, i_gan, test_rows))
             else:
                 results.append(pooled_test(rf, vgg, gan))
         values = np.array(results, dtype=float).reshape(-1, 2)
