@@ -4,11 +4,10 @@ from advmri.config import validate_config
 from advmri.errors import ConfigError
 from advmri.grid import NUMBER_PATTERN, Cell, format_number, grid_cells
 
-# Stop before any job when the merged config breaks the schema (one line naming the key).
+# Stop before any job when the merged config breaks the schema (one line naming the key). The
+# schema is advmri's package data (src/advmri/schemas/config.schema.yaml), the file the library uses.
 try:
-    validate_config(
-        config, workflow.source_path("../workflow/schemas/config.schema.yaml")
-    )
+    validate_config(config)
 except ConfigError as error:
     sys.exit(str(error))
 

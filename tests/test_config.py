@@ -3,7 +3,7 @@ import copy
 import pytest
 import yaml
 
-from advmri.config import deep_update, load_config, validate_config
+from advmri.config import SCHEMA, deep_update, load_config, validate_config
 from advmri.errors import ConfigError
 
 from fabricate import REPO
@@ -55,7 +55,7 @@ def test_inconsistent_settings_are_rejected(study_config, change, message):
 
 
 def test_every_schema_property_has_a_description_or_reference():
-    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    schema = yaml.safe_load(SCHEMA.read_text(encoding="utf-8"))
 
     def walk(node, path):
         for key, sub in node.get("properties", {}).items():

@@ -1,4 +1,5 @@
-"""Load and check the study configuration against ``workflow/schemas/config.schema.yaml``.
+"""Load and check the study configuration against the schema shipped in the package,
+``advmri/schemas/config.schema.yaml`` (:data:`SCHEMA`, read with :mod:`importlib.resources`).
 
 The schema documents every key (type, range, meaning) and forbids unknown keys. A violation stops the
 run before any job, with one line naming the key path and what was expected.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from importlib import resources
 from pathlib import Path
 
 import jsonschema
@@ -24,7 +26,8 @@ from advmri.data.kspace import band_shape, divisor_fractions
 from advmri.errors import ConfigError
 from advmri.grid import Cell, format_number
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+#: The configuration schema: package data, so an installed advmri (not only a source tree) has it.
+SCHEMA = resources.files("advmri").joinpath("schemas", "config.schema.yaml")
 
 
 def key_path(path) -> str:
@@ -116,15 +119,19 @@ def check_finite(config: Mapping) -> None:
     walk(config, [])
 
 
-def validate_config(config: Mapping, schema_path: str | Path = SCHEMA_PATH) -> None:
+def validate_config(config: Mapping, schema_path: str | Path | None = None) -> None:
     """Raise :class:`ConfigError` with one line for the first problem of ``config``.
 
     In order: a number that is not finite (:func:`check_finite`), the most specific schema
-    violation, then the rules a schema cannot say (:func:`_check_consistency`).
+    violation, then the rules a schema cannot say (:func:`_check_consistency`). ``schema_path``
+    defaults to the package's schema (:data:`SCHEMA`).
     """
     check_finite(config)
-    with open(schema_path) as handle:
-        schema = yaml.safe_load(handle)
+    schema = yaml.safe_load(
+        SCHEMA.read_text(encoding="utf-8")
+        if schema_path is None
+        else Path(schema_path).read_text(encoding="utf-8")
+    )
     validator = Validator(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(dict(config)))
     if error is not None:

@@ -14,7 +14,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 
 PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
-# What a user types into the profile for this cluster (docs/cluster.md, "what to edit").
+# What a user types into the profile for this cluster (README.md, "Running on a SLURM cluster", "What to edit").
 EDITS = {
     "<your_account>": "advmri",
     "<cpu_partition>": slurm_cluster.PARTITION,

@@ -81,7 +81,7 @@ tukey_family <- function(m, response, family, specs, by, factors) {
 }
 
 winners <- function(cells) {
-  # cells: lr, w_per, w_adv, estimate (ln GE cell means); SPEC section 7 levels I and II.
+  # cells: lr, w_per, w_adv, estimate (ln GE cell means); study §7 levels I and II.
   rows <- list()
   pick <- function(sub) sub[which.min(sub$estimate), ]
   for (p in sort(unique(cells$w_per))) {

@@ -1,4 +1,4 @@
-"""The objective of SPEC §4, checked against hand-written formulas."""
+"""The objective of study §4, checked against hand-written formulas."""
 
 from __future__ import annotations
 

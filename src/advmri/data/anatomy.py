@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import nibabel as nib
 import numpy as np
 
-#: Rows x columns of every image in the study (SPEC §2: OASIS-1's 208 x 176 axial matrix).
+#: Rows x columns of every image in the study (study §2: OASIS-1's 208 x 176 axial matrix).
 IMAGE_SHAPE: tuple[int, int] = (208, 176)
 
 

@@ -1,4 +1,4 @@
-"""Low-resolution, low-SNR images from high-quality ones (SPEC §2).
+"""Low-resolution, low-SNR images from high-quality ones (study §2).
 
 The degradation keeps the central ``fraction x fraction`` of k-space (208 x 176 -> 26 x 22 at 1/8),
 which is what a scanner acquiring fewer phase and frequency encodes records, adds complex Gaussian
@@ -103,7 +103,7 @@ def normalize_unit(image: np.ndarray) -> np.ndarray:
 def degrade(
     hq: np.ndarray, fraction: float, noise_std: float, rng: np.random.Generator
 ) -> np.ndarray:
-    """The network input made from a HQ image in [0, 1] (SPEC §2).
+    """The network input made from a HQ image in [0, 1] (study §2).
 
     Keeps the central ``fraction`` of k-space, adds complex Gaussian noise to the acquired samples,
     takes the magnitude (so the background carries Rician noise, as in a real magnitude image),
@@ -112,7 +112,7 @@ def degrade(
     ``noise_std`` is the standard deviation of the real and of the imaginary part of the noise in the
     low-resolution image, in units of the HQ intensity. White noise added to the full-resolution image
     before truncation has the same distribution after it (with a standard deviation ``1/fraction``
-    times larger), so this is SPEC §2's "add noise, then truncate" with the noise level stated where
+    times larger), so this is study §2's "add noise, then truncate" with the noise level stated where
     it is seen. Returns float32 with ``hq``'s shape, constant on ``1/fraction``-sized blocks.
     """
     low = truncate_kspace(hq, fraction)

@@ -1,4 +1,4 @@
-"""Patient-level train/validation/test split (SPEC §2).
+"""Patient-level train/validation/test split (study §2).
 
 The unit is the patient (``subject``), never the sample or the session, so no patient's anatomy is in
 two splits (OASIS-1 MR1 and MR2 sessions of one patient stay together).

@@ -1,4 +1,4 @@
-"""Synthetic HQ/LQ lesion samples from anatomy (SPEC §2, after Sharma et al. 2022).
+"""Synthetic HQ/LQ lesion samples from anatomy (study §2, after Sharma et al. 2022).
 
 Each subject gives ``samples_per_subject`` samples. A sample is made by (1) rotating and elastically
 deforming the subject's tissue maps, (2) mixing the WM, GM and CSF maps with random weights into a
@@ -115,7 +115,7 @@ def _insert_lesion(
     tissues = list(settings["tissue_probabilities"])
     weights = np.array([settings["tissue_probabilities"][t] for t in tissues], dtype=float)
     brain = (maps["wm"] + maps["gm"] + maps["csf"]) > 0.5
-    # Keep the lesion and the sharpness profiles around it (SPEC §6) away from the border.
+    # Keep the lesion and the sharpness profiles around it (study §6) away from the border.
     margin = int(np.ceil(settings["radius_px"][1] * (1 + settings["irregularity"]))) + 4
     inner = np.zeros(brain.shape, dtype=bool)
     inner[margin:-margin, margin:-margin] = True

@@ -1,7 +1,7 @@
 """The discriminator D: Real-ESRGAN's U-Net discriminator with spectral normalisation.
 
 Wang et al. 2021 (Real-ESRGAN), ``UNetDiscriminatorSN`` in BasicSR/Real-ESRGAN; rewritten here for
-1-channel input (SPEC §3). D returns a per-pixel realness *logit* map of the input's size; its
+1-channel input (study §3). D returns a per-pixel realness *logit* map of the input's size; its
 mean is the image's realness score.
 """
 

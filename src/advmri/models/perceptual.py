@@ -1,4 +1,4 @@
-"""The perceptual loss J_per: distances between frozen VGG-19 features of G(LR) and HR (SPEC §4 Eq. 2).
+"""The perceptual loss J_per: distances between frozen VGG-19 features of G(LR) and HR (study §4 Eq. 2).
 
 Features are taken *before* the ReLU of the named conv layers (Real-ESRGAN's choice), weighted per
 layer, compared by mean squared error (``l2``, the paper) or mean absolute error (``l1``,

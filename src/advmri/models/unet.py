@@ -1,7 +1,7 @@
 """The generator G: a UNet (Ronneberger et al. 2015) that maps the LQ image to the enhanced image.
 
 Javadi et al. 2024 give neither depth nor width; both are config keys (``model.generator``), default
-4 downsamplings and 64 base features (SPEC §3, [choice]). 1 channel in, 1 channel out, same size.
+4 downsamplings and 64 base features (study §3, [choice]). 1 channel in, 1 channel out, same size.
 """
 
 from __future__ import annotations

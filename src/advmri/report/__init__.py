@@ -1,4 +1,4 @@
-"""The study report (SPEC §7-§9): Figures 3-7, Table 1, the ANOVA and the paper's findings.
+"""The study report (study §7-§9): Figures 3-7, Table 1, the ANOVA and the paper's findings.
 
 The report reads only the files of the evaluation and statistics stages, so it can be rebuilt from
 an existing statistics folder.

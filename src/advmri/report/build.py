@@ -56,7 +56,7 @@ from advmri.report.tables import (
 #: The words that flag a run whose perceptual loss used a random VGG19 (as advmri.models says it).
 RANDOM_VGG_FLAG = "random VGG19, not ImageNet"
 
-#: Paper Table 1, GE F-ratios per W_per, as SPEC §9 lists them ("in order LR 0.001 then 0.01").
+#: Paper Table 1, GE F-ratios per W_per, as study §9 lists them ("in order LR 0.001 then 0.01").
 PAPER_GE_F: dict[float, tuple[float, float]] = {
     0.5: (45.01, 15.06),
     0.7: (30.04, 61.65),
@@ -278,7 +278,7 @@ def findings_table(findings: Sequence[Finding], flagged: str = "") -> pd.DataFra
     """The verdicts; ``flagged`` names the flagged networks they rest on (a column when given)."""
     table = pd.DataFrame(
         {
-            "finding (SPEC §9)": [f.claim for f in findings],
+            "finding (study §9)": [f.claim for f in findings],
             "holds on this run": [
                 "n/a" if f.holds is None else ("YES" if f.holds else "NO") for f in findings
             ],
@@ -579,7 +579,7 @@ def _blocks(
     blocks.append(
         Block(
             "table",
-            "For comparison, the paper's Table 1 GE F-ratios (all p < 0.001), as SPEC §9 lists "
+            "For comparison, the paper's Table 1 GE F-ratios (all p < 0.001), as study §9 lists "
             "them per W_per.",
             table=paper,
         )

@@ -1,4 +1,4 @@
-"""The paper's Figures 3-7 (SPEC §8), each written as a PNG plus the CSV of what it shows.
+"""The paper's Figures 3-7 (study §8), each written as a PNG plus the CSV of what it shows.
 
 Every function takes tables (the evaluation rows, the statistics' EMMs and Table 1) and writes two
 files; none recomputes statistics. Factor levels sit at equally spaced positions labelled with their

@@ -1,4 +1,4 @@
-"""Whether each headline result of the paper (SPEC §9) holds on this run.
+"""Whether each headline result of the paper (study §9) holds on this run.
 
 Every judgement is made from the statistics files alone: Table 1 (the two winners of each group and
 the F test comparing them, per response) gives significance, and the estimated marginal means give the
@@ -26,7 +26,7 @@ class Finding:
 
     Attributes
     ----------
-    claim : the paper's claim (SPEC §9), in words.
+    claim : the paper's claim (study §9), in words.
     holds : True / False, or None when this run's grid cannot test it.
     evidence : how many groups support it and which do not, in words.
     p_value : for "in every group" claims the largest p among the groups (the weakest link); for
@@ -89,7 +89,7 @@ def _list_groups(rows: pd.DataFrame) -> str:
 
 
 def gan_beats_vgg_on_ge(diffs: pd.DataFrame, level: str, alpha: float = ALPHA) -> Finding:
-    """SPEC §9: in every group some W_adv > 0 network has a smaller GE than the best W_adv = 0 one.
+    """study §9: in every group some W_adv > 0 network has a smaller GE than the best W_adv = 0 one.
 
     A group supports the claim when the best VGG+GAN network's estimated ln(GE) is below the VGG
     network's and Table 1's GE test gives p < ``alpha``.
@@ -114,7 +114,7 @@ def gan_beats_vgg_on_ge(diffs: pd.DataFrame, level: str, alpha: float = ALPHA) -
 
 
 def winners_at_large_w_adv(diffs: pd.DataFrame, grid_w_adv: Sequence[float]) -> Finding:
-    """SPEC §9: the best VGG+GAN networks mostly sit at large W_adv (>= 1).
+    """study §9: the best VGG+GAN networks mostly sit at large W_adv (>= 1).
 
     Counts Table 1's winners over both levels; holds when more than half have W_adv >= 1. Not
     testable (None) when the grid has no W_adv >= 1.
@@ -132,7 +132,7 @@ def winners_at_large_w_adv(diffs: pd.DataFrame, grid_w_adv: Sequence[float]) -> 
 
 
 def sharpness_rises(diffs: pd.DataFrame, alpha: float = ALPHA) -> Finding:
-    """SPEC §9: sharpness rises with adversarial training, significantly in most groups.
+    """study §9: sharpness rises with adversarial training, significantly in most groups.
 
     A group supports it when the VGG+GAN winner's ln(Sharpness) EMM is higher and p < ``alpha``;
     holds when more than half of all Table 1 groups (both levels) do.
@@ -152,7 +152,7 @@ def sharpness_rises(diffs: pd.DataFrame, alpha: float = ALPHA) -> Finding:
 
 
 def ece_no_significant_rise(diffs: pd.DataFrame, alpha: float = ALPHA) -> Finding:
-    """SPEC §9: ECE falls, or rises non-significantly, with adversarial training.
+    """study §9: ECE falls, or rises non-significantly, with adversarial training.
 
     Holds when no Table 1 group shows a higher ECE for the VGG+GAN winner with p < ``alpha``; the
     p-value given is the smallest among groups where ECE rose (None if it rose nowhere).
@@ -173,7 +173,7 @@ def ece_no_significant_rise(diffs: pd.DataFrame, alpha: float = ALPHA) -> Findin
 
 
 def mie_ssim_slightly_worse(diffs: pd.DataFrame) -> Finding:
-    """SPEC §9: MIE and SSIM get slightly worse (mean SSIM about 1.5 % lower).
+    """study §9: MIE and SSIM get slightly worse (mean SSIM about 1.5 % lower).
 
     Holds when, in more than half of Table 1's groups, the VGG+GAN winner has the higher MIE and
     the lower SSIM. The evidence gives the relative SSIM change mean(gan - vgg) / mean(vgg) in percent;
@@ -196,7 +196,7 @@ def mie_ssim_slightly_worse(diffs: pd.DataFrame) -> Finding:
 
 
 def w_adv_effect_on_ge(anova: pd.DataFrame, alpha: float = ALPHA) -> Finding:
-    """The mixed model's ANOVA: W_adv has a significant main effect on ln(GE) (SPEC §7)."""
+    """The mixed model's ANOVA: W_adv has a significant main effect on ln(GE) (study §7)."""
     claim = f"W_adv has a significant main effect on ln(GE) in the mixed model (p < {alpha:g})"
     row = anova[(anova["response"] == "ge") & (anova["term"] == "w_adv")]
     if row.empty:
@@ -213,7 +213,7 @@ def evaluate_findings(
     grid_w_adv: Sequence[float],
     alpha: float = ALPHA,
 ) -> list[Finding]:
-    """All headline findings of SPEC §9 (and the W_adv ANOVA effect), judged on this run."""
+    """All headline findings of study §9 (and the W_adv ANOVA effect), judged on this run."""
     diffs = table1_differences(table1, emmeans)
     return [
         gan_beats_vgg_on_ge(diffs, "I", alpha),

@@ -1,6 +1,6 @@
 """Read the evaluation and statistics tables the report is drawn from.
 
-The report depends only on the files of the evaluation and statistics contracts (SPEC §6-§7), never on
+The report depends only on the files of the evaluation and statistics contracts (study §6-§7), never on
 the internals of the code that wrote them: evaluation CSVs (one row per test image of one network) and
 the statistics folder (``anova.csv``, ``emmeans.csv``, ``table1.csv``, ...).
 """
@@ -16,11 +16,11 @@ import pandas as pd
 from advmri.errors import DataError
 from advmri.grid import Cell
 
-#: The five responses in the order of Table 1 (SPEC §7).
+#: The five responses in the order of Table 1 (study §7).
 RESPONSES: tuple[str, ...] = ("ge", "sharpness", "ece", "mie", "ssim")
 #: Responses modelled on the natural-log scale; SSIM is modelled as is.
 LOG_RESPONSES: frozenset[str] = frozenset({"ge", "sharpness", "ece", "mie"})
-#: +1 where larger is better, -1 where smaller is better (SPEC §6).
+#: +1 where larger is better, -1 where smaller is better (study §6).
 BETTER: dict[str, int] = {"ge": -1, "sharpness": 1, "ece": -1, "mie": -1, "ssim": 1}
 NAMES: dict[str, str] = {
     "ge": "GE",

@@ -1,6 +1,6 @@
 """Model adequacy: residual normality and homoscedasticity per response, raw and log scale.
 
-SPEC section 7 says the log was chosen after residual checks; this module shows that choice on
+study §7 says the log was chosen after residual checks; this module shows that choice on
 the run's own data instead of assuming it: every response is fitted on both scales and the
 conditional residuals (y minus network mean minus predicted image effect) are checked.
 """

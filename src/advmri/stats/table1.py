@@ -1,4 +1,4 @@
-"""Table 1 (SPEC section 7): best VGG-Enhanced versus best VGG+GAN-Enhanced network per group.
+"""Table 1 (study §7): best VGG-Enhanced versus best VGG+GAN-Enhanced network per group.
 
 Level I: per W_per, the best W_adv = 0 network (either LR) against the best W_adv > 0 network
 (either LR). Level II: per W_per x LR, the W_adv = 0 network against the best W_adv > 0 one.

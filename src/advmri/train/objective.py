@@ -1,4 +1,4 @@
-"""The study's objective, SPEC §4 (Javadi et al. 2024, Eq. 1-5).
+"""The study's objective, study §4 (Javadi et al. 2024, Eq. 1-5).
 
 Every adversarial term is binary cross-entropy with logits on D's per-pixel logit map, averaged over
 the map and the batch (Real-ESRGAN's vanilla GAN loss on the U-Net discriminator):
