@@ -193,7 +193,7 @@ def fit_sigmoids(
     profiles: np.ndarray,
     *,
     p0: np.ndarray | None = None,
-    max_slope: float = 50.0,
+    max_slope: float | np.ndarray = 50.0,
     contrast_factor: float = 10.0,
     flat_tol: float = 1e-6,
     xtol: float = 1e-7,
@@ -211,9 +211,10 @@ def fit_sigmoids(
         One intensity profile per row.
     p0 : (P, 4) float, optional
         Starting values ``a0, a1, a2, S``; :func:`initial_guess` by default.
-    max_slope : float
-        Bound on ``|S|`` (1/unit of x). 50/pixel is a transition narrower than a fiftieth of a
-        pixel, far steeper than anything a spline through pixel values can show.
+    max_slope : float or (P,) float
+        Bound on ``|S|`` (1/unit of x), one for all profiles or one per profile. 50/pixel is a
+        transition narrower than a fiftieth of a pixel, far steeper than anything a spline
+        through pixel values can show.
     contrast_factor : float
         Bounds ``|a2| <= contrast_factor * range`` and ``a1`` within ``contrast_factor * range``
         of the profile's extremes: a sigmoid with a far larger contrast is fitting a straight
@@ -260,10 +261,9 @@ def fit_sigmoids(
 
     start = initial_guess(x, y) if p0 is None else np.array(p0, dtype=np.float64)
     margin = contrast_factor * span
-    lower = np.stack(
-        [np.full(n_prof, x.min()), lo_y - margin, -margin, np.full(n_prof, -max_slope)]
-    )
-    upper = np.stack([np.full(n_prof, x.max()), hi_y + margin, margin, np.full(n_prof, max_slope)])
+    slope_bound = np.broadcast_to(np.asarray(max_slope, dtype=np.float64), (n_prof,))
+    lower = np.stack([np.full(n_prof, x.min()), lo_y - margin, -margin, -slope_bound])
+    upper = np.stack([np.full(n_prof, x.max()), hi_y + margin, margin, slope_bound])
     p = np.clip(start.T, lower, upper)  # parameters as (4, P): one contiguous row per parameter
 
     # Scale below which a parameter's change is negligible: a0 against the segment, a1 and a2
