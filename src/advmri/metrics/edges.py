@@ -171,7 +171,7 @@ def edge_segments(
 
 
 def sample_profiles(
-    image: np.ndarray, segments: "EdgeSegments | NormalProfiles", order: int = 3
+    image: np.ndarray, segments: EdgeSegments | NormalProfiles, order: int = 3
 ) -> np.ndarray:
     """Intensity profiles (8, N) of ``image`` along ``segments``; NaN rows for invalid ones.
 
