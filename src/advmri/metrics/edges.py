@@ -197,10 +197,8 @@ def sample_profiles(
 
 #: Why a direction has no long (robust-method) profile besides :data:`REASONS`.
 NO_NORMAL = "no_edge_normal"
-#: The depth search (see :func:`normal_profiles`): the medial axis is passed where the distance
-#: transform reads ``DEPTH_TOL`` below the walked distance, and the profile stops ``DEPTH_MARGIN``
-#: before that point (pixels).
-DEPTH_TOL = 0.5
+#: The depth of a lesion along its inward normal is the largest distance-transform value on it
+#: less this margin (pixels; see :func:`normal_profiles`).
 DEPTH_MARGIN = 0.5
 
 
@@ -245,7 +243,7 @@ def normal_profiles(
     *,
     samples: int = 41,
     min_half_length: float = 2.5,
-    reach: float = 16.0,
+    reach: float = 12.0,
     normal_sigma: float = 1.5,
     step: float = 0.25,
     band: int = 1,
@@ -260,12 +258,12 @@ def normal_profiles(
       vanishes or points into the lesion side of the ray (dot product with the ray direction
       at most 0), the direction has no profile (``"no_edge_normal"``).
     - The **depth** of the lesion at the edge point is how far the inward normal runs before it
-      crosses the lesion's medial axis: walking inwards in steps of ``step`` pixels up to
-      ``reach``, the first position ``t`` where the mask's Euclidean distance transform (sampled
-      linearly) is below ``t - 0.5``, less 0.5 pixel (:data:`DEPTH_TOL`, :data:`DEPTH_MARGIN`). Up to
-      the axis a point ``t`` inside lies ``t`` from the edge (the transform, measured to
-      background pixel centres, reads about ``t + 0.5``); past it the opposite edge is nearer
-      and its samples would belong to that edge, folding the profile.
+      crosses the lesion's medial axis: the largest value of the mask's Euclidean distance
+      transform (sampled linearly every ``step`` pixels up to ``reach`` along the inward normal),
+      less 0.5 pixel (:data:`DEPTH_MARGIN`). Up to the axis a point ``t`` inside lies ``t`` from
+      the edge, past it the opposite edge is nearer, so the largest distance on the normal is
+      the axis's depth; the transform, measured to background pixel centres, reads about
+      half a pixel more. Samples past the axis would belong to the opposite edge and fold the profile.
     - The profile runs ``L = clip(depth, min_half_length, reach)`` pixels inwards and
       ``outer_ratio * L`` outwards into the surrounding tissue (one fixed ratio, so all profiles
       share the positions ``u`` up to their scale ``L``), shortened where the outward part would
@@ -341,10 +339,11 @@ def normal_profiles(
         edt, inward.reshape(-1, 2).T, order=1, mode="nearest"
     ).reshape(inward.shape[:2])
     depth_values = np.where(inside_img, depth_values, -1.0)
-    # Before the medial axis the distance to the boundary is t (the transform, measured to the
-    # nearest background pixel centre, reads about t + 0.5); past it, it falls below t.
-    passed = depth_values < t[None, :] - DEPTH_TOL
-    depth = np.where(passed.any(axis=1), t[np.argmax(passed, axis=1)], t[-1]) - DEPTH_MARGIN
+    # Up to the medial axis a point t inside lies t from the edge; past it the distance falls.
+    # So the axis lies as deep as the largest distance met along the normal. The transform,
+    # measured to background pixel centres, reads 0-1 pixel more than the distance to the edge,
+    # hence the margin.
+    depth = depth_values.max(axis=1) - DEPTH_MARGIN
 
     # outward: stop before the line re-enters the mask
     t_out = np.arange(0.0, outer_ratio * reach + step / 2, step)

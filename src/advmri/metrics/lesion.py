@@ -247,7 +247,7 @@ MIN_EXTENT = 1.5
 #: Parallel lines (1 pixel apart) averaged into each robust profile.
 BAND = 1
 #: The robust profile runs this many times as far outside the lesion as inside.
-OUTER_RATIO = 1.5
+OUTER_RATIO = 2.0
 
 
 @dataclass(frozen=True)
@@ -410,8 +410,8 @@ def sharpness(
       the ``segment_length``-pixel segment along the ray, centred on the edge point; the result
       is the mean ``|S|`` over the fitted profiles.
     - ``method="robust"`` (default): the profile runs along the edge's normal from just short of
-      the lesion's medial axis (``L`` pixels inside, at least ``segment_length / 2``, at most 16)
-      to ``1.5 L`` outside (:func:`advmri.metrics.edges.normal_profiles`,
+      the lesion's medial axis (``L`` pixels inside, at least ``segment_length / 2``, at most 12)
+      to ``2 L`` outside (:func:`advmri.metrics.edges.normal_profiles`,
       ``2 * samples_per_segment - 1`` samples); a fit whose edge is wider than the profile shows
       (``S`` times the distance from the fitted edge to either end below 1.5: the 18 %-82 %
       transition not inside it) is NaN (``"edge_wider_than_profile"``); the result is the median
@@ -456,16 +456,16 @@ def sharpness(
     regularising it:
 
     1. Both shoulders are in the profile. From the medial axis (where the lesion is as bright as
-       this edge lets it be) to 1.5 times as far into the surrounding tissue, the fit sees the
+       this edge lets it be) to twice as far into the surrounding tissue, the fit sees the
        curvature of the logistic's two shoulders, which pins ``a1``, ``a2`` and with them ``S``.
        Anchoring the plateaus from fixed interior and exterior samples instead would bias ``S``
        high on small blurry lesions, whose interior never reaches the plateau (radius 8,
        ``S`` = 0.3: the centre is at 92 % of the contrast); fitting them with the rest does not.
-       The profile stops 0.5 pixel short of the medial axis, where the opposite edge would fold
-       it. The surrounding tissue has no such limit, and a longer outer part halves the bias
-       that noise leaves on small blurry lesions (radius 8, ``S`` = 0.3, noise 5 %: +16 % with
-       1 x ``L`` outside, +6 % with 1.5 x); 1.5 rather than more keeps neighbouring structures
-       out of real images' profiles.
+       The profile stops short of the medial axis, where the opposite edge would fold it. The
+       surrounding tissue has no such limit, and a longer outer part cuts the bias that noise
+       leaves on small blurry lesions (radius 8, ``S`` = 0.3, noise 5 %: about +16 % with the
+       outer part as long as the inner, +6 % with twice as long); twice and at most 24 pixels
+       rather than more keeps neighbouring structures out of real images' profiles.
     2. Along the normal. An edge's growth rate is defined across it; a ray crossing it at an
        angle alpha reads ``S cos(alpha)`` (11 % low on the diagonals of an ellipse of radii 8 and
        14). The edge points stay the paper's, so both methods measure the same 8 places.
