@@ -241,7 +241,7 @@ def normal_profiles(
     lesion_mask: np.ndarray,
     segments: EdgeSegments,
     *,
-    samples: int = 41,
+    samples: int = 21,
     min_half_length: float = 2.5,
     reach: float = 12.0,
     normal_sigma: float = 1.5,

@@ -292,7 +292,7 @@ def sharpness_profiles(
     segments=None,
 ) -> SharpnessProfiles:
     """The profiles :func:`sharpness` fits (``segments``: the mask's :func:`edge_segments`, if
-    already found). The robust profiles have ``2 * samples_per_segment - 1`` samples."""
+    already found). The robust profiles have ``samples_per_segment`` samples too."""
     _check_method(method)
     image = np.asarray(image, dtype=np.float64)
     mask = np.asarray(lesion_mask)
@@ -311,7 +311,7 @@ def sharpness_profiles(
     normal = normal_profiles(
         mask,
         seg,
-        samples=2 * samples_per_segment - 1,
+        samples=samples_per_segment,
         min_half_length=segment_length / 2,
         band=BAND,
         outer_ratio=OUTER_RATIO,
@@ -412,7 +412,7 @@ def sharpness(
     - ``method="robust"`` (default): the profile runs along the edge's normal from just short of
       the lesion's medial axis (``L`` pixels inside, at least ``segment_length / 2``, at most 12)
       to ``2 L`` outside (:func:`advmri.metrics.edges.normal_profiles`,
-      ``2 * samples_per_segment - 1`` samples); a fit whose edge is wider than the profile shows
+      ``samples_per_segment`` samples); a fit whose edge is wider than the profile shows
       (``S`` times the distance from the fitted edge to either end below 1.5: the 18 %-82 %
       transition not inside it) is NaN (``"edge_wider_than_profile"``); the result is the median
       ``|S|`` over the fitted profiles.
@@ -432,7 +432,7 @@ def sharpness(
     segment_length : float
         Paper segment length in pixels (5); the robust profile's shortest half-length is half of it.
     samples_per_segment : int
-        Samples per paper segment (default 21: a step of 0.25 pixel).
+        Samples per profile of either method (default 21: a step of 0.25 pixel on the paper segment).
     interpolation_order : int
         Spline order of ``scipy.ndimage.map_coordinates`` (default 3, cubic: bilinear sampling
         blurs a steep edge and biases S low by several per cent).
