@@ -463,9 +463,9 @@ def sharpness(
        ``S`` = 0.3: the centre is at 92 % of the contrast); fitting them with the rest does not.
        The profile stops short of the medial axis, where the opposite edge would fold it. The
        surrounding tissue has no such limit, and a longer outer part cuts the bias that noise
-       leaves on small blurry lesions (radius 8, ``S`` = 0.3, noise 5 %: about +16 % with the
-       outer part as long as the inner, +6 % with twice as long); twice and at most 24 pixels
-       rather than more keeps neighbouring structures out of real images' profiles.
+       leaves on small blurry lesions (radius 8, ``S`` = 0.3, noise 5 %: +10 to +16 % in trials
+       with the outer part as long as the inner, +3 % with twice as long); twice and at most 24
+       pixels rather than more keeps neighbouring structures out of real images' profiles.
     2. Along the normal. An edge's growth rate is defined across it; a ray crossing it at an
        angle alpha reads ``S cos(alpha)`` (11 % low on the diagonals of an ellipse of radii 8 and
        14). The edge points stay the paper's, so both methods measure the same 8 places.
