@@ -104,3 +104,42 @@ def well_posed_profiles(n: int, seed: int = 0) -> np.ndarray:
     x = PROFILE_X
     clean = sigmoid(x[None, :], a0[:, None], a1[:, None], a2[:, None], s[:, None])
     return clean + rng.normal(0.0, 0.005, clean.shape)
+
+
+def logistic_lesion(
+    s: float,
+    radii: tuple[float, float] = (12.0, 12.0),
+    *,
+    angle_deg: float = 0.0,
+    centre: tuple[float, float] | None = None,
+    shape: tuple[int, int] = (80, 80),
+    background: float = 0.3,
+    contrast: float = 0.4,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A hyperintense ellipse whose edge is a logistic of growth rate ``s`` (1/pixel) across it.
+
+    The image is ``background + contrast * expit(s * d)`` with ``d`` the signed distance (pixels,
+    positive inside) of each pixel centre to the ellipse of semi-axes ``radii`` (rows, columns
+    before rotation by ``angle_deg``), so every profile along the edge's normal is the logistic of
+    growth rate ``s``. Returns the image and the mask ``d > 0``.
+    """
+    from scipy.spatial import cKDTree
+    from scipy.special import expit
+
+    if centre is None:
+        centre = (shape[0] / 2 - 0.3, shape[1] / 2 + 0.4)
+    a, b = radii
+    turn = np.deg2rad(angle_deg)
+    rows, cols = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float64)
+    dr, dc = rows - centre[0], cols - centre[1]
+    u = dr * np.cos(turn) + dc * np.sin(turn)  # along the first semi-axis
+    v = -dr * np.sin(turn) + dc * np.cos(turn)
+    if a == b:
+        d = a - np.hypot(u, v)
+    else:
+        phi = np.linspace(0.0, 2 * np.pi, 20000, endpoint=False)
+        tree = cKDTree(np.stack([a * np.cos(phi), b * np.sin(phi)], axis=1))
+        dist, _ = tree.query(np.stack([u.ravel(), v.ravel()], axis=1))
+        inside = (u / a) ** 2 + (v / b) ** 2 < 1.0
+        d = np.where(inside.ravel(), dist, -dist).reshape(shape)
+    return background + contrast * expit(s * d), d > 0

@@ -21,7 +21,13 @@ from advmri.models import UNet, save_generator
 
 H, W = 32, 32
 SETTINGS = {
-    "sharpness": {"segment_length_px": 5.0, "samples_per_segment": 21, "interpolation_order": 3},
+    "sharpness": {
+        "segment_length_px": 5.0,
+        "samples_per_segment": 21,
+        "interpolation_order": 3,
+        "method": "robust",
+        "min_profiles": 4,
+    },
     "ssim_max_window": 7,
     "batch_size": 3,
     "example_samples": 2,

@@ -24,21 +24,31 @@ from advmri.errors import ConfigError, DataError
 from advmri.logs import logger
 from advmri.metrics.edges import edge_segments, sample_profiles
 from advmri.metrics.lesion import (
+    METHODS,
     _box,
     _ece_from_profiles,
     _gradient_error_from,
     _sharpness_result,
+    fit_profile_slopes,
     mie_with_reason,
+    sharpness_profiles,
     sobel_gradients,
     ssim_in_box_with_reason,
 )
-from advmri.metrics.sigmoid import fit_sigmoids
 from advmri.models import load_generator
 from advmri.train.data import split_indices
 from advmri.train.loop import resolve_device
 
 CELL_COLUMNS = ["w_per", "w_adv", "lr"]
-METRIC_COLUMNS = ["ge", "sharpness", "ece", "mie", "ssim", "sharpness_profiles_fitted"]
+METRIC_COLUMNS = [
+    "ge",
+    "sharpness",
+    "ece",
+    "mie",
+    "ssim",
+    "sharpness_profiles_fitted",
+    "sharpness_method",
+]
 #: Columns of every evaluation table, in order.
 COLUMNS = ["sample", "subject", *CELL_COLUMNS, *METRIC_COLUMNS]
 BBOX_COLUMNS = ["bbox_r0", "bbox_c0", "bbox_r1", "bbox_c1"]
@@ -51,6 +61,8 @@ class MetricSettings:
     segment_length: float
     samples_per_segment: int
     interpolation_order: int
+    sharpness_method: str
+    min_profiles: int
     ssim_max_window: int
     batch_size: int
     example_samples: int
@@ -64,6 +76,8 @@ class MetricSettings:
                 segment_length=float(sharp["segment_length_px"]),
                 samples_per_segment=int(sharp["samples_per_segment"]),
                 interpolation_order=int(sharp["interpolation_order"]),
+                sharpness_method=str(sharp["method"]),
+                min_profiles=int(sharp["min_profiles"]),
                 ssim_max_window=int(section["ssim_max_window"]),
                 batch_size=int(section["batch_size"]),
                 example_samples=int(section["example_samples"]),
@@ -74,6 +88,11 @@ class MetricSettings:
             (out.segment_length > 0, "sharpness.segment_length_px must be > 0"),
             (out.samples_per_segment >= 5, "sharpness.samples_per_segment must be >= 5"),
             (0 <= out.interpolation_order <= 5, "sharpness.interpolation_order must be 0-5"),
+            (
+                out.sharpness_method in METHODS,
+                f"sharpness.method = {out.sharpness_method!r} is not one of {list(METHODS)}",
+            ),
+            (1 <= out.min_profiles <= 8, "sharpness.min_profiles must be 1-8"),
             (out.ssim_max_window >= 3, "ssim_max_window must be >= 3"),
             (out.batch_size >= 1, "batch_size must be >= 1"),
             (out.example_samples >= 0, "example_samples must be >= 0"),
@@ -162,8 +181,8 @@ def evaluate_arrays(
     Returns
     -------
     DataFrame
-        Columns ``sample, subject, ge, sharpness, ece, mie, ssim, sharpness_profiles_fitted``,
-        one row per image in input order (see :mod:`advmri.metrics.lesion` for each metric's
+        Columns ``sample, subject, ge, sharpness, ece, mie, ssim, sharpness_profiles_fitted,
+        sharpness_method`` (``robust`` or ``paper``), one row per image in input order (see :mod:`advmri.metrics.lesion` for each metric's
         definition and units). NaN marks an undefined value; ``table.attrs["nan_reasons"]``
         counts the reasons per metric, and ``table.attrs["profile_reasons"]`` counts why
         profiles were not fitted (both are also logged).
@@ -190,7 +209,7 @@ def evaluate_arrays(
         name: Counter() for name in ("ge", "sharpness", "ece", "mie", "ssim")
     }
     profile_reasons = np.full((n, 8), "", dtype=object)
-    fit_rows, fit_profiles, offsets = [], [], None
+    fit_rows, fit_profiles, fit_scales, positions = [], [], [], None
     for i in range(n):
         a = np.asarray(enhanced[i], dtype=np.float64)
         b = np.asarray(truth[i], dtype=np.float64)
@@ -209,22 +228,40 @@ def evaluate_arrays(
             values[name][i] = result.value
             if result.reason:
                 reasons[name][result.reason] += 1
-        profile_reasons[i] = seg.reason
-        offsets = seg.offsets
-        if seg.valid.any():
-            fit_rows.append(np.stack([np.full(seg.valid.sum(), i), np.flatnonzero(seg.valid)], 1))
-            fit_profiles.append(prof_a[seg.valid])
+        # ECE keeps the paper's segments; sharpness fits the profiles of its method
+        prof = sharpness_profiles(
+            a,
+            lesion[i],
+            method=cfg.sharpness_method,
+            segment_length=cfg.segment_length,
+            samples_per_segment=cfg.samples_per_segment,
+            interpolation_order=cfg.interpolation_order,
+            segments=seg,
+        )
+        profile_reasons[i] = prof.reason
+        positions = prof.x
+        if prof.valid.any():
+            fit_rows.append(np.stack([np.full(prof.valid.sum(), i), np.flatnonzero(prof.valid)], 1))
+            fit_profiles.append(prof.profiles[prof.valid])
+            fit_scales.append(prof.scale[prof.valid])
 
     slopes = np.full((n, 8), np.nan)
     if fit_rows:
         where = np.concatenate(fit_rows)
-        fit = fit_sigmoids(offsets, np.concatenate(fit_profiles))
-        slopes[where[:, 0], where[:, 1]] = fit.slope
-        profile_reasons[where[:, 0], where[:, 1]] = fit.reason
+        slopes[where[:, 0], where[:, 1]], profile_reasons[where[:, 0], where[:, 1]] = (
+            fit_profile_slopes(
+                positions,
+                np.concatenate(fit_profiles),
+                np.concatenate(fit_scales),
+                cfg.sharpness_method,
+            )
+        )
     sharp = np.full(n, np.nan)
     fitted = np.zeros(n, dtype=np.int64)
     for i in range(n):
-        result = _sharpness_result(slopes[i], profile_reasons[i])
+        result = _sharpness_result(
+            slopes[i], profile_reasons[i], cfg.sharpness_method, cfg.min_profiles
+        )
         sharp[i], fitted[i] = result.value, result.profiles_used
         if result.reason:
             reasons["sharpness"][result.reason] += 1
@@ -239,15 +276,18 @@ def evaluate_arrays(
             "mie": values["mie"],
             "ssim": values["ssim"],
             "sharpness_profiles_fitted": fitted,
+            "sharpness_method": cfg.sharpness_method,
         }
     )
     profile_counts = Counter(r for r in profile_reasons.ravel() if r)
     table.attrs["nan_reasons"] = {k: dict(v) for k, v in reasons.items() if v}
     table.attrs["profile_reasons"] = dict(profile_counts)
     logger.info(
-        "%s: %d images evaluated, %d of %d profiles fitted; not fitted: %s; NaN values: %s",
+        "%s: %d images evaluated, sharpness method %s, %d of %d profiles fitted; not fitted: %s; "
+        "NaN values: %s",
         label,
         n,
+        cfg.sharpness_method,
         int(fitted.sum()),
         8 * n,
         dict(profile_counts) or "none",
