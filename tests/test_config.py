@@ -14,6 +14,36 @@ def test_repository_configs_are_valid():
     load_config(REPO / "config.yaml", REPO / "config" / "demo.yaml")
 
 
+def test_oasis1_override_stops_with_one_line_until_its_root_is_set(tmp_path):
+    with pytest.raises(ConfigError) as stopped:
+        load_config(REPO / "config.yaml", REPO / "config" / "oasis1.yaml")
+    message = str(stopped.value)
+    assert "\n" not in message
+    assert message.startswith("config: data.source is 'oasis1' but data.oasis1.root is empty")
+    assert "config/oasis1.yaml" in message  # names where to set it
+
+    root = tmp_path / "root.yaml"
+    root.write_text("data:\n  oasis1:\n    root: /data/oasis1\n")
+    config = load_config(REPO / "config.yaml", REPO / "config" / "oasis1.yaml", root)
+    paper = load_config(REPO / "config.yaml")
+    assert (
+        config["data"]["source"] == "oasis1" and config["data"]["oasis1"]["root"] == "/data/oasis1"
+    )
+    # the override changes the anatomy and nothing else
+    assert {k: v for k, v in config.items() if k != "data"} == {
+        k: v for k, v in paper.items() if k != "data"
+    }
+    assert config["data"]["oasis1"]["slice_index"] == paper["data"]["oasis1"]["slice_index"]
+
+
+def test_default_w_adv_grid_fills_the_papers_elided_range_in_order(study_config):
+    w_adv = study_config["grid"]["w_adv"]
+    assert len(w_adv) == 18 and w_adv == sorted(w_adv)
+    # printed by the paper: 0, 0.0001, 0.001, ..., 0.5, 1, 1.2, 1.5, 2, 3
+    assert w_adv[:3] == [0, 0.0001, 0.001] and w_adv[-6:] == [0.5, 1, 1.2, 1.5, 2, 3]
+    assert w_adv[3] == 0.002  # study §5's choice for the first elided value
+
+
 def test_unknown_key_is_rejected_with_its_path(study_config):
     study_config["synthesis"]["nosie_std"] = 0.1
     with pytest.raises(ConfigError, match=r"synthesis: unknown key 'nosie_std'"):

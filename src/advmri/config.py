@@ -163,7 +163,10 @@ def _check_consistency(config: Mapping) -> None:
             )
     source = config["data"]["source"]
     if source == "oasis1" and not config["data"]["oasis1"].get("root"):
-        raise ConfigError("config: data.source is 'oasis1' but data.oasis1.root is empty")
+        raise ConfigError(
+            "config: data.source is 'oasis1' but data.oasis1.root is empty; set it to the folder "
+            "holding your unpacked OASIS-1 sessions (OAS1_xxxx_MRn), e.g. in config/oasis1.yaml"
+        )
     fraction = config["synthesis"]["kspace_fraction"]
     try:
         band_shape(IMAGE_SHAPE, fraction)

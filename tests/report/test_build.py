@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from advmri.errors import DataError
+from advmri.grid import format_number
 from advmri.report import build_report
 from advmri.report.build import RANDOM_VGG_FLAG, flatten
 from advmri.report.document import format_p, markdown_table
@@ -53,6 +54,32 @@ def test_report_writes_figures_3_to_7_with_their_csvs(imagenet_report, report_fo
     for key in FIGURES:
         (png,) = (report_folder / "figures").glob(f"{key}_*.png")
         assert png.read_bytes()[:4] == b"\x89PNG" and png.with_suffix(".csv").is_file()
+
+
+def test_report_draws_figures_3_4_at_every_other_w_per_and_5_at_every_other_lr(
+    imagenet_report, report_folder, study
+):
+    shown_w_per, shown_lr = (study.config["stats"]["figures"][k] for k in ("w_per", "lr"))
+    other_w_per = [w for w in study.grid["w_per"] if w != shown_w_per]
+    other_lr = [lr for lr in study.grid["lr"] if lr != shown_lr]
+    expected = (
+        [f"fig3_wper{format_number(w)}" for w in other_w_per]
+        + [f"fig4_wper{format_number(w)}" for w in other_w_per]
+        + [f"fig5_lr{format_number(lr)}" for lr in other_lr]
+    )
+    expected = [f"supp{n:02d}_{name}" for n, name in enumerate(expected, start=1)]
+    pngs = sorted(p.stem for p in (report_folder / "figures").glob("supp*.png"))
+    assert pngs == expected
+    for name in expected:
+        assert (report_folder / "figures" / f"{name}.csv").is_file()
+    _, html, md = imagenet_report
+    assert "<h2>Supplementary figures</h2>" in html and "## Supplementary figures" in md
+    for number, name in enumerate(expected, start=1):
+        assert f'alt="{name}.png"' in html and f"(figures/{name}.png)" in md
+        assert f"Supplementary Fig {number}. " in md
+    # the supplementary Fig 3 shows the other W_per
+    (fig3,) = (report_folder / "figures").glob("supp01_fig3_*.csv")
+    assert set(pd.read_csv(fig3)["w_per"]) == {other_w_per[0]}
 
 
 def test_report_html_embeds_every_figure_as_a_png(imagenet_report, study):

@@ -11,6 +11,7 @@ from advmri.grid import Cell
 from advmri.report.build import figure_winners, read_stats
 from advmri.report.examples import example_images
 from advmri.report.figures import (
+    ge_optimal_gan,
     plot_distributions,
     plot_examples,
     plot_interaction_lr,
@@ -74,16 +75,47 @@ def test_fig4_refuses_a_marked_network_without_estimates(study, tmp_path):
         )
 
 
-def test_fig5_marks_one_optimal_w_adv_per_w_per_in_the_better_direction(study, tmp_path):
+def test_fig5_marks_each_w_pers_ge_optimal_adversarial_network_in_every_panel(study, tmp_path):
     stats = read_stats(study.stats_dir)
     rows = plot_interaction_wper(stats.emmeans, 0.001, tmp_path / "f5.png", tmp_path / "f5.csv")
     assert is_png(tmp_path / "f5.png")
     written = pd.read_csv(tmp_path / "f5.csv")
     assert len(written) == len(rows) == 5 * len(study.grid["w_per"]) * len(study.grid["w_adv"])
-    assert (written.groupby(["response", "w_per"])["optimal"].sum() == 1).all()
-    for response, pick in (("ge", "idxmin"), ("sharpness", "idxmax"), ("ssim", "idxmax")):
-        for _, group in written[written["response"] == response].groupby("w_per"):
-            assert group.loc[getattr(group["estimate"], pick)(), "optimal"]
+    # one marked network per W_per, the same one in all five response panels
+    assert (written.groupby(["response", "w_per"])["marked"].sum() == 1).all()
+    ge = written[written["response"] == "ge"]
+    for w_per, group in ge.groupby("w_per"):
+        gan = group[group["w_adv"] > 0]
+        best = gan.loc[gan["estimate"].idxmin(), "w_adv"]
+        marked = written[written["marked"] & (written["w_per"] == w_per)]
+        assert set(marked["w_adv"]) == {best} and best > 0
+    assert ge_optimal_gan(stats.emmeans, 0.001) == {
+        w: float(g.loc[g["estimate"].idxmin(), "w_adv"])
+        for w, g in ge[ge["w_adv"] > 0].groupby("w_per")
+    }
+
+
+def test_fig5_never_marks_a_vgg_enhanced_network_even_where_it_has_the_smallest_ge(tmp_path):
+    rows = []
+    for response in ("ge", "sharpness", "ece", "mie", "ssim"):
+        for w_adv, estimate in ((0.0, -3.0), (0.1, -2.0), (1.0, -2.5)):
+            rows.append(
+                {
+                    "response": response,
+                    "lr": 0.01,
+                    "w_per": 1.0,
+                    "w_adv": w_adv,
+                    "estimate": estimate,
+                    "se": 0.1,
+                    "df": 10.0,
+                    "ci_low": estimate - 0.2,
+                    "ci_high": estimate + 0.2,
+                }
+            )
+    written = plot_interaction_wper(
+        pd.DataFrame(rows), 0.01, tmp_path / "f5.png", tmp_path / "f5.csv"
+    )
+    assert set(written.loc[written["marked"], "w_adv"]) == {1.0}
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import pytest
 import torch
 from tiny_training import make_tiny_config, make_tiny_data
 
-from advmri.errors import TrainingError
+from advmri.errors import ConfigError, TrainingError
 from advmri.grid import Cell
 from advmri.models import RANDOM_FLAG, load_generator
 from advmri.train import (
@@ -108,6 +108,27 @@ def test_vgg_enhanced_cell_builds_and_steps_no_discriminator(
         tmp_path / "run" / "checkpoints" / cell.name / "checkpoint.pt", weights_only=True
     )
     assert checkpoint["discriminator"] is None and checkpoint["opt_d"] is None
+
+
+def test_image_gan_loss_trains_a_vgg_gan_cell_to_other_adversarial_losses(
+    tiny_config, tiny_data, tmp_path, pretrained
+):
+    cell = Cell(1.0, 0.1, 0.001)
+    pixel, _ = _finetune(tiny_config, tiny_data, tmp_path, cell, pretrained, run="pixel")
+    tiny_config["objective"]["gan_loss"] = "image"
+    image, stored = _finetune(tiny_config, tiny_data, tmp_path, cell, pretrained, run="image")
+    assert stored["settings"]["objective"] == {"gan_loss": "image"}
+    logs = [pd.read_csv(out / "train_log.csv") for out in (pixel, image)]
+    assert logs[1][["adversarial", "discriminator"]].notna().all().all()
+    assert not logs[0]["adversarial"].equals(logs[1]["adversarial"])
+
+
+def test_an_unknown_gan_loss_in_the_settings_is_refused_before_training(
+    tiny_config, tiny_data, tmp_path, pretrained
+):
+    tiny_config["objective"]["gan_loss"] = "mean"
+    with pytest.raises(ConfigError, match="objective.gan_loss = 'mean'"):
+        _finetune(tiny_config, tiny_data, tmp_path, Cell(1.0, 0.1, 0.001), pretrained)
 
 
 def test_run_killed_after_epoch_3_and_resumed_is_bit_identical_to_an_uninterrupted_run(

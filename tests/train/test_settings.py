@@ -118,3 +118,15 @@ def test_speed_only_switches_change_no_settings_but_bf16_does(tiny_config):
     tiny_config["compute"]["bf16"] = False  # changes the arithmetic: the networks retrain
     assert effective_finetune_settings(tiny_config, cell) != before[0]
     assert effective_pretrain_settings(tiny_config) != before[1]
+
+
+def test_gan_loss_is_in_the_settings_of_vgg_gan_cells_only(tiny_config):
+    before = _all(tiny_config)
+    tiny_config["objective"]["gan_loss"] = "image"
+    after = _all(tiny_config)
+    changed = {name for name in before if before[name] != after[name]}
+    assert changed == {c.name for c in grid_cells(tiny_config["grid"]) if c.w_adv > 0}
+    assert after["wper1_wadv0.1_lr0.01"]["objective"] == {"gan_loss": "image"}
+    assert "objective" not in after["wper1_wadv0_lr0.01"]
+    cell = Cell(1.0, 0.1, 0.01)
+    assert settings_hash(after[cell.name]) != settings_hash(before[cell.name])

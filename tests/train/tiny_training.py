@@ -25,6 +25,7 @@ TINY_CONFIG = {
         "layer_weights": [0.1, 1.0],
         "criterion": "l2",
     },
+    "objective": {"gan_loss": "pixel"},
     "pretrain": {
         "epochs": 2,
         "lr": 0.001,

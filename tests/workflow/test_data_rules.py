@@ -55,6 +55,18 @@ def test_bad_config_stops_before_any_job_naming_the_key(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
+def test_oasis1_override_without_a_root_stops_before_any_job(tmp_path):
+    oasis1 = REPO / "config" / "oasis1.yaml"
+    result = snakemake(
+        tmp_path, "--configfile", str(REPO / "config.yaml"), str(oasis1), "-n", check=False
+    )
+    assert result.returncode != 0
+    assert "config: data.source is 'oasis1' but data.oasis1.root is empty" in (
+        result.stdout + result.stderr
+    )
+    assert not (tmp_path / "results").exists()
+
+
 def test_workflow_passes_snakemake_lint():
     result = subprocess.run(
         [

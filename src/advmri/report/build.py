@@ -174,8 +174,8 @@ def make_figures(
     figures["fig5"] = (
         out / "fig5_interaction_wper.png",
         f"Fig 5. W_adv x W_per interaction at LR = {lr_text}: estimated marginal means with 95% "
-        "confidence intervals, one line per W_per; star = each W_per's optimal W_adv for that "
-        "response (lowest ln GE, ln ECE, ln MIE; highest ln Sharpness, SSIM).",
+        "confidence intervals, one line per W_per; arrow = each W_per's GE-optimal VGG+GAN-Enhanced "
+        "network (the W_adv > 0 of the smallest estimated ln GE at this LR), in every panel.",
     )
 
     samples, images, networks = example_images(vgg, gan, examples, dataset)
@@ -216,6 +216,68 @@ def make_figures(
         )
     logger.info("figures written to %s in %.1f s", out, time.perf_counter() - started)
     return figures
+
+
+def make_supplementary_figures(
+    evals: pd.DataFrame, stats: StatsTables, w_per: float, lr: float, out_dir: str | Path
+) -> list[tuple[Path, str]]:
+    """The paper's supplementary figures: Figs 3 and 4 at every other W_per, Fig 5 at every other LR.
+
+    Numbered as the paper numbers them on its grid: first Fig 3 at each other W_per (Supplementary
+    Figs 1-5), then Fig 4 at each (6-10), then Fig 5 at each other LR (11). Written into ``out_dir``
+    as ``suppNN_fig3_wper{W_per}``, ``suppNN_fig4_wper{W_per}`` and ``suppNN_fig5_lr{LR}``, PNG + CSV
+    each (the CSVs as Figures 3-5's).
+
+    Returns
+    -------
+    list of (PNG path, caption), in number order; empty for a grid of one W_per and one LR.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    other_w_per = [v for v in sorted(set(map(float, evals["w_per"]))) if v != float(w_per)]
+    other_lr = [v for v in sorted(set(map(float, stats.emmeans["lr"]))) if v != float(lr)]
+    jobs = [("fig3", v) for v in other_w_per] + [("fig4", v) for v in other_w_per]
+    jobs += [("fig5", v) for v in other_lr]
+    figures = []
+    for number, (figure, level) in enumerate(jobs, start=1):
+        text = format_number(level)
+        name = f"supp{number:02d}_{figure}_{'lr' if figure == 'fig5' else 'wper'}{text}"
+        png, csv = out / f"{name}.png", out / f"{name}.csv"
+        label = f"Supplementary Fig {number}"
+        if figure == "fig3":
+            plot_distributions(evals, level, png, csv, label=label)
+            caption = f"{label}. Fig 3 at W_per = {text}: per-image distributions per W_adv x LR."
+        elif figure == "fig4":
+            vgg, gan = figure_winners(stats, level)
+            plot_interaction_lr(stats.emmeans, level, vgg, gan, png, csv, label=label)
+            caption = (
+                f"{label}. Fig 4 at W_per = {text}: W_adv x LR interaction; red ring = best "
+                f"VGG-Enhanced ({vgg.name}), green ring = best VGG+GAN-Enhanced ({gan.name})."
+            )
+        else:
+            plot_interaction_wper(stats.emmeans, level, png, csv, label=label)
+            caption = (
+                f"{label}. Fig 5 at LR = {text}: W_adv x W_per interaction; arrow = each "
+                "W_per's GE-optimal VGG+GAN-Enhanced network."
+            )
+        figures.append((png, caption))
+    return figures
+
+
+def supplementary_blocks(figures: Sequence[tuple[Path, str]]) -> list[Block]:
+    """The report's section of supplementary figures (nothing when there are none)."""
+    if not figures:
+        return []
+    blocks = [
+        Block("heading", "Supplementary figures"),
+        Block(
+            "text",
+            "Figures 3 and 4 at every other W_per and Figure 5 at every other LR, as the paper's "
+            "Supplementary Figs 1-11 show them for its grid.",
+        ),
+    ]
+    blocks += [Block("figure", caption, path=path) for path, caption in figures]
+    return blocks
 
 
 def flatten(settings: Mapping, prefix: str = "") -> list[tuple[str, str]]:
@@ -341,7 +403,7 @@ def build_report(
     train_logs: Mapping[str, str | Path] | None = None,
     pretrain_log: str | Path | None = None,
 ) -> list[Finding]:
-    """Run the statistics, draw Figures 3-7 and write ``report.html`` and ``report.md``.
+    """Run the statistics, draw Figures 3-7 and the supplementary figures, write the report files.
 
     Parameters
     ----------
@@ -355,7 +417,7 @@ def build_report(
     html_path, md_path : the two report files.
     stats_dir : folder of the statistics tables; written by ``advmri.stats.run_study_statistics``
         when ``compute_statistics``, else read as it is.
-    figures_dir : folder of the figures' PNGs and CSVs.
+    figures_dir : folder of the figures' PNGs and CSVs (Figures 3-7, then ``suppNN_*``).
     perceptual_weights : the perceptual VGG's source when known better than from ``config``
         (e.g. from the networks' metadata); ``random`` raises the report's warning.
     train_logs, pretrain_log : cell name -> ``train_log.csv``, and the pretrained generator's;
@@ -429,7 +491,7 @@ def build_report(
             figures_dir / "training_curves.csv",
         )
 
-    w_per = float(figures_cfg.get("w_per", 1.0))
+    w_per = float(figures_cfg.get("w_per", 0.5))
     lr = float(figures_cfg.get("lr", 0.001))
     example_files = {Path(p).stem: p for p in examples}
     figures = make_figures(
@@ -460,6 +522,8 @@ def build_report(
         curves=figures_dir / "training_curves.png",
         divergence_ratio=divergence_ratio,
     )
+    supplementary = make_supplementary_figures(evals, stats, w_per, lr, figures_dir)
+    blocks += supplementary_blocks(supplementary)
     title = "advmri: adversarial training in low-resolution MRI enhancement — study report"
     html_path, md_path = Path(html_path), Path(md_path)
     html_path.parent.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib import patheffects
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -23,7 +24,6 @@ from matplotlib.patches import Rectangle
 from advmri.errors import DataError
 from advmri.grid import Cell, format_number
 from advmri.report.tables import (
-    BETTER,
     RESPONSES,
     check_level,
     response_label,
@@ -68,7 +68,7 @@ def _panel_width(n_positions: int) -> float:
 
 
 def plot_distributions(
-    evals: pd.DataFrame, w_per: float, png: str | Path, csv: str | Path
+    evals: pd.DataFrame, w_per: float, png: str | Path, csv: str | Path, label: str = "Fig 3"
 ) -> pd.DataFrame:
     """Fig 3: per-image distributions of the five responses across W_adv x LR at one W_per.
 
@@ -80,6 +80,7 @@ def plot_distributions(
     evals : rows of the evaluation CSVs (raw responses), as ``load_evaluations`` returns.
     w_per : the W_per shown (``stats.figures.w_per``); must be a level of ``evals``.
     png, csv : output paths.
+    label : how the figure's title names it (a supplementary figure says which it is).
 
     Returns
     -------
@@ -156,7 +157,7 @@ def plot_distributions(
         sns.move_legend(axes[0, 0], "lower left", bbox_to_anchor=(1.0, 0.0), title="LR")
     _title(
         fig,
-        f"Fig 3. Per-image distributions at W_per = {format_number(w_per)} "
+        f"{label}. Per-image distributions at W_per = {format_number(w_per)} "
         "(box: quartiles; diamond: mean)",
     )
     fig.tight_layout()
@@ -221,11 +222,12 @@ def plot_interaction_lr(
     best_gan: Cell,
     png: str | Path,
     csv: str | Path,
+    label: str = "Fig 4",
 ) -> pd.DataFrame:
     """Fig 4: W_adv x LR interaction at one W_per: EMM and 95% CI per W_adv level, a line per LR.
 
     ``best_vgg`` (W_adv = 0) is ringed red and ``best_gan`` (W_adv > 0) green in every panel: the
-    networks Table 1 (level I) compares at this W_per.
+    networks Table 1 (level I) compares at this W_per. ``label`` names the figure in its title.
 
     Returns
     -------
@@ -280,7 +282,7 @@ def plot_interaction_lr(
     _finish_interaction(axes, w_advs)
     _title(
         fig,
-        f"Fig 4. W_adv x LR at W_per = {format_number(w_per)}: estimated marginal means, 95% CI "
+        f"{label}. W_adv x LR at W_per = {format_number(w_per)}: estimated marginal means, 95% CI "
         f"(red: {best_vgg.name}; green: {best_gan.name})",
     )
     fig.tight_layout()
@@ -288,19 +290,46 @@ def plot_interaction_lr(
     return rows
 
 
+def _headroom(ax: Axes, top: float, points: float) -> None:
+    """Raise the y-axis' upper limit so ``points`` (typographic) fit above the data value ``top``."""
+    low, high = ax.get_ylim()
+    height = ax.get_position().height * ax.figure.get_figheight() * 72  # axes height in points
+    share = min(points / height, 0.5)
+    ax.set_ylim(low, max(high, (top - share * low) / (1 - share)))
+
+
+def ge_optimal_gan(emmeans: pd.DataFrame, lr: float) -> dict[float, float]:
+    """Per W_per, the W_adv > 0 of the smallest estimated ln(GE) at ``lr`` (Fig 5's arrows).
+
+    Returns
+    -------
+    dict
+        W_per -> W_adv; ties go to the smaller W_adv; a W_per without W_adv > 0 estimates is absent.
+    """
+    ge = emmeans[
+        (emmeans["response"] == "ge") & select_level(emmeans["lr"], lr) & (emmeans["w_adv"] > 0)
+    ]
+    ge = ge.sort_values(["w_per", "w_adv"])
+    return {
+        float(w_per): float(group.loc[group["estimate"].idxmin(), "w_adv"])
+        for w_per, group in ge.groupby("w_per")
+    }
+
+
 def plot_interaction_wper(
-    emmeans: pd.DataFrame, lr: float, png: str | Path, csv: str | Path
+    emmeans: pd.DataFrame, lr: float, png: str | Path, csv: str | Path, label: str = "Fig 5"
 ) -> pd.DataFrame:
     """Fig 5: W_adv x W_per interaction at one LR: EMM and 95% CI, a line per W_per.
 
-    Each W_per's optimal W_adv for the panel's response (smallest ln GE, ln ECE, ln MIE; largest
-    ln Sharpness, SSIM) is marked by a star.
+    As in the paper, an arrow in the line's colour marks, per W_per, the GE-optimal VGG+GAN-Enhanced
+    network (the W_adv > 0 of the smallest estimated ln GE at this LR, :func:`ge_optimal_gan`), at
+    that network's estimate in every response panel. ``label`` names the figure in its title.
 
     Returns
     -------
     pd.DataFrame
-        The CSV's rows: the ``emmeans.csv`` rows at ``lr`` with a boolean ``optimal`` column (one
-        True per response and W_per; ties go to the smaller W_adv).
+        The CSV's rows: the ``emmeans.csv`` rows at ``lr`` with a boolean ``marked`` column (True
+        for the marked network's row of each response and W_per).
     """
     check_level(emmeans["lr"], lr, "LR", "stats.figures.lr")
     rows = emmeans[select_level(emmeans["lr"], lr)].copy()
@@ -308,10 +337,11 @@ def plot_interaction_wper(
     rows = rows.sort_values(
         ["response", "w_per", "w_adv"], key=lambda c: c.map(order) if c.name == "response" else c
     ).reset_index(drop=True)
-    rows["optimal"] = False
-    for (response, _), group in rows.groupby(["response", "w_per"]):
-        signed = BETTER[str(response)] * group["estimate"]
-        rows.loc[signed.idxmax(), "optimal"] = True
+    optimum = ge_optimal_gan(rows, lr)
+    rows["marked"] = [
+        float(p) in optimum and float(a) == optimum[float(p)]
+        for p, a in zip(rows["w_per"], rows["w_adv"], strict=True)
+    ]
     Path(csv).parent.mkdir(parents=True, exist_ok=True)
     rows.to_csv(csv, index=False)
 
@@ -322,27 +352,38 @@ def plot_interaction_wper(
     for ax, response in zip(axes, RESPONSES, strict=True):
         panel = rows[rows["response"] == response]
         offsets = _draw_lines(ax, panel, "w_per", w_pers, w_advs, colours, "W_per")
-        best = panel[panel["optimal"]]
+        marked = panel[panel["marked"]]
         for w_per, colour in zip(w_pers, colours, strict=True):
-            mark = best[select_level(best["w_per"], w_per)]
-            ax.scatter(
-                mark["w_adv"].map(position) + offsets[w_per],
-                mark["estimate"],
-                marker="*",
-                s=170,
-                color=colour,
-                edgecolors="black",
-                linewidths=0.8,
-                zorder=5,
-            )
+            for _, mark in marked[select_level(marked["w_per"], w_per)].iterrows():
+                # pointing down at the top of the network's confidence interval, outlined in black
+                arrow = ax.annotate(
+                    "",
+                    xy=(position[float(mark["w_adv"])] + offsets[w_per], mark["ci_high"]),
+                    xytext=(0, 26),
+                    textcoords="offset points",
+                    arrowprops={
+                        "arrowstyle": "-|>,head_length=0.6,head_width=0.3",
+                        "color": colour,
+                        "linewidth": 2.0,
+                        "shrinkA": 0,
+                        "shrinkB": 1,
+                    },
+                    annotation_clip=False,
+                    zorder=6,
+                )
+                arrow.arrow_patch.set_path_effects(
+                    [patheffects.withStroke(linewidth=3.4, foreground="black")]
+                )
+        if not marked.empty:
+            _headroom(ax, float(marked["ci_high"].max()), points=32)
         ax.set_ylabel(response_label(response))
     handles, labels = axes[0].get_legend_handles_labels()
-    star = Line2D(
-        [], [], marker="*", color="grey", markeredgecolor="black", markersize=11, linestyle=""
+    arrow = Line2D(
+        [], [], marker="v", color="grey", markeredgecolor="black", markersize=8, linestyle=""
     )
     axes[0].legend(
-        [*handles, star],
-        [*labels, "optimal W_adv"],
+        [*handles, arrow],
+        [*labels, "GE-optimal W_adv > 0"],
         loc="upper left",
         bbox_to_anchor=(1.0, 1.0),
         fontsize=8,
@@ -351,8 +392,8 @@ def plot_interaction_wper(
     _finish_interaction(axes, w_advs)
     _title(
         fig,
-        f"Fig 5. W_adv x W_per at LR = {format_number(lr)}: estimated marginal means, 95% CI "
-        "(star: each W_per's optimal W_adv)",
+        f"{label}. W_adv x W_per at LR = {format_number(lr)}: estimated marginal means, 95% CI "
+        "(arrow: each W_per's GE-optimal VGG+GAN-Enhanced network, W_adv > 0)",
     )
     fig.tight_layout()
     _save(fig, Path(png))

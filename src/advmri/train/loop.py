@@ -30,7 +30,7 @@ from advmri.models import PerceptualLoss, UNet, UNetDiscriminatorSN, load_genera
 from advmri.models.io import clean_state_dict
 from advmri.models.perceptual import RANDOM_FLAG
 from advmri.train.data import TrainingData
-from advmri.train.objective import discriminator_loss, generator_loss
+from advmri.train.objective import GAN_LOSSES, discriminator_loss, generator_loss
 from advmri.train.settings import settings_hash
 
 #: Columns of ``train_log.csv``; terms a stage does not compute are left empty.
@@ -84,15 +84,26 @@ def training_step(
     discriminator: nn.Module | None = None,
     opt_d: torch.optim.Optimizer | None = None,
     autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+    gan_loss: str = "pixel",
 ) -> dict[str, torch.Tensor]:
-    """One G step, then (when W_adv > 0) one D step on real and detached fake. Returns the terms."""
+    """One G step, then (when W_adv > 0) one D step on real and detached fake. Returns the terms.
+
+    ``gan_loss`` (``pixel`` | ``image``, ``objective.gan_loss``) reduces D's logit maps in both
+    adversarial losses (:mod:`advmri.train.objective`).
+    """
     with autocast():
         fake = generator(lq)
         if discriminator is not None:
             # D is a fixed critic during G's step: no gradients into D's weights
             discriminator.requires_grad_(False)
         total, terms = generator_loss(
-            fake, hq, w_per=w_per, w_adv=w_adv, perceptual=perceptual, discriminator=discriminator
+            fake,
+            hq,
+            w_per=w_per,
+            w_adv=w_adv,
+            perceptual=perceptual,
+            discriminator=discriminator,
+            gan_loss=gan_loss,
         )
     opt_g.zero_grad(set_to_none=True)
     total.backward()
@@ -100,7 +111,7 @@ def training_step(
     if discriminator is not None and opt_d is not None:
         discriminator.requires_grad_(True)
         with autocast():
-            loss_d, d_terms = discriminator_loss(discriminator, hq, fake)
+            loss_d, d_terms = discriminator_loss(discriminator, hq, fake, gan_loss)
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
@@ -252,6 +263,10 @@ def train_network(
     recalibrate = bool(section["recalibrate_bn"])
     w_per = float(settings["cell"]["w_per"]) if finetune else 0.0
     w_adv = float(settings["cell"]["w_adv"]) if finetune else 0.0
+    # only VGG+GAN cells carry it (a W_adv = 0 cell does not depend on it); pixel is the default
+    gan_loss = settings.get("objective", {}).get("gan_loss", "pixel")
+    if gan_loss not in GAN_LOSSES:
+        raise ConfigError(f"objective.gan_loss = {gan_loss!r}; use one of {', '.join(GAN_LOSSES)}")
     seed = int(settings["seed"])
     digest = settings_hash(settings)
     # A checkpoint continues only the same run: same settings, same data and, for a fine-tune,
@@ -445,6 +460,7 @@ def train_network(
                 discriminator=d_forward,
                 opt_d=opt_d,
                 autocast=autocast,
+                gan_loss=gan_loss,
             )
             for key, value in terms.items():  # summed on the device: no sync per step
                 sums[key] = sums.get(key, 0) + value.double() * index.numel()

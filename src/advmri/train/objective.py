@@ -1,10 +1,17 @@
 """The study's objective, study §4 (Javadi et al. 2024, Eq. 1-5).
 
-Every adversarial term is binary cross-entropy with logits on D's per-pixel logit map, averaged over
-the map and the batch (Real-ESRGAN's vanilla GAN loss on the U-Net discriminator):
+Every adversarial term is binary cross-entropy with logits on D's per-pixel logit map, reduced to one
+number per batch in one of two ways (``objective.gan_loss``, a [choice]: the paper "takes an average
+over this map" without saying whether of the logits or of the losses):
 
-* J_adv = BCE(D(G(LR)), real): the non-saturating generator loss, -E log sigmoid(D(G(LR))).
-* J_D = BCE(D(HR), real) + BCE(D(G(LR).detach()), fake).
+* ``pixel`` (default): BCE of every pixel's logit, averaged over the map and the batch (Real-ESRGAN's
+  vanilla GAN loss on the U-Net discriminator, and BasicSR's, see ``baseline.py``).
+* ``image``: BCE of each image's mean logit (D's realness score of the image), averaged over the batch.
+
+With ``bce`` one of these:
+
+* J_adv = bce(D(G(LR)), real): the non-saturating generator loss, -E log sigmoid(D(G(LR))).
+* J_D = bce(D(HR), real) + bce(D(G(LR).detach()), fake).
 """
 
 from __future__ import annotations
@@ -13,15 +20,34 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-def bce_real(logits: torch.Tensor) -> torch.Tensor:
-    """-E log sigmoid(logits): cross-entropy of a logit map against the label "real"."""
-    return F.binary_cross_entropy_with_logits(logits.float(), torch.ones_like(logits.float()))
+#: Values of ``objective.gan_loss``: how a per-pixel logit map becomes one adversarial loss.
+GAN_LOSSES = ("pixel", "image")
 
 
-def bce_fake(logits: torch.Tensor) -> torch.Tensor:
-    """-E log(1 - sigmoid(logits)): cross-entropy of a logit map against the label "fake"."""
-    return F.binary_cross_entropy_with_logits(logits.float(), torch.zeros_like(logits.float()))
+def _scored(logits: torch.Tensor, gan_loss: str) -> torch.Tensor:
+    """The logits the BCE is taken over: the map itself (``pixel``) or each image's mean (``image``)."""
+    logits = logits.float()
+    if gan_loss == "pixel":
+        return logits
+    if gan_loss == "image":
+        return logits.flatten(start_dim=1).mean(dim=1)  # (N,): D's realness score per image
+    raise ValueError(f"objective.gan_loss = {gan_loss!r}; use one of {', '.join(GAN_LOSSES)}")
+
+
+def bce_real(logits: torch.Tensor, gan_loss: str = "pixel") -> torch.Tensor:
+    """Cross-entropy of a logit map against the label "real".
+
+    ``pixel``: -mean over pixels and images of log sigmoid(logit); ``image``: -mean over images of
+    log sigmoid(mean logit of the image). Equal for a map that is uniform within each image.
+    """
+    scored = _scored(logits, gan_loss)
+    return F.binary_cross_entropy_with_logits(scored, torch.ones_like(scored))
+
+
+def bce_fake(logits: torch.Tensor, gan_loss: str = "pixel") -> torch.Tensor:
+    """Cross-entropy of a logit map against the label "fake" (log(1 - sigmoid)), as ``bce_real``."""
+    scored = _scored(logits, gan_loss)
+    return F.binary_cross_entropy_with_logits(scored, torch.zeros_like(scored))
 
 
 def generator_loss(
@@ -32,6 +58,7 @@ def generator_loss(
     w_adv: float = 0.0,
     perceptual: nn.Module | None = None,
     discriminator: nn.Module | None = None,
+    gan_loss: str = "pixel",
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """J_total = J_mie + W_per * J_per + W_adv * J_adv (Eq. 5) and its terms.
 
@@ -41,6 +68,7 @@ def generator_loss(
     hq : HR, (N, 1, H, W).
     w_per, w_adv : the cell's weights; a zero weight skips its term (no VGG / D forward).
     perceptual, discriminator : needed when their weight is > 0.
+    gan_loss : ``pixel`` or ``image`` (``objective.gan_loss``): how J_adv reduces D's logit map.
 
     Returns
     -------
@@ -59,7 +87,7 @@ def generator_loss(
     if w_adv > 0:
         if discriminator is None:
             raise ValueError("w_adv > 0 needs a discriminator")
-        adv = bce_real(discriminator(fake))  # J_adv, Eq. 3: G wants D to say "real"
+        adv = bce_real(discriminator(fake), gan_loss)  # J_adv, Eq. 3: G wants D to say "real"
         total = total + w_adv * adv
         terms["adversarial"] = adv.detach()
     terms["total"] = total.detach()
@@ -67,9 +95,11 @@ def generator_loss(
 
 
 def discriminator_loss(
-    discriminator: nn.Module, hq: torch.Tensor, fake: torch.Tensor
+    discriminator: nn.Module, hq: torch.Tensor, fake: torch.Tensor, gan_loss: str = "pixel"
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """J_D = -E log D(HR) - E log(1 - D(G(LR))) (Eq. 4), with G(LR) detached.
+
+    ``gan_loss`` reduces D's logit maps as in :func:`generator_loss` (``pixel`` or ``image``).
 
     Returns
     -------
@@ -79,7 +109,7 @@ def discriminator_loss(
     """
     real_logits = discriminator(hq)
     fake_logits = discriminator(fake.detach())
-    loss = bce_real(real_logits) + bce_fake(fake_logits)
+    loss = bce_real(real_logits, gan_loss) + bce_fake(fake_logits, gan_loss)
     return loss, {
         "discriminator": loss.detach(),
         "d_real": real_logits.detach().float().mean(),

@@ -4,7 +4,8 @@ A training rule passes these as Snakemake ``params``; Snakemake reruns a job whe
 so a setting belongs here iff changing it changes the trained weights. That is why the grid lists
 are absent (adding a W_adv value must not retrain the other cells), why ``checkpoint_every`` is
 absent (a resumed run is bit-identical to an uninterrupted one), and why a VGG-Enhanced cell
-(W_adv = 0) carries no discriminator settings.
+(W_adv = 0) carries no discriminator settings and no ``objective.gan_loss`` (it trains no D and
+computes no adversarial term, so changing the GAN loss retrains the VGG+GAN cells only).
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ def effective_finetune_settings(config: dict, cell: Cell) -> dict:
     -------
     dict
         ``stage``, ``seed``, ``model`` (generator; discriminator only when W_adv > 0),
-        ``perceptual`` (only when W_per > 0), ``finetune`` (merged with the cell's override,
+        ``objective`` (``gan_loss``; only when W_adv > 0), ``perceptual`` (only when W_per > 0), ``finetune`` (merged with the cell's override,
         without ``checkpoint_every``), ``compute``, ``cell`` (name, w_per, w_adv, lr) and
         ``pretrain_hash`` (:func:`settings_hash` of :func:`effective_pretrain_settings`).
         Sorted keys, built-in types only.
@@ -121,6 +122,8 @@ def effective_finetune_settings(config: dict, cell: Cell) -> dict:
         "cell": {"name": cell.name, "w_per": cell.w_per, "w_adv": cell.w_adv, "lr": cell.lr},
         "pretrain_hash": settings_hash(effective_pretrain_settings(config)),
     }
+    if cell.adversarial:
+        settings["objective"] = {"gan_loss": config["objective"]["gan_loss"]}
     if cell.w_per > 0:
         settings["perceptual"] = config["perceptual"]
     return _canonical(settings)
