@@ -49,6 +49,9 @@ METRIC_COLUMNS = [
     "sharpness_profiles_fitted",
     "sharpness_method",
 ]
+#: Metrics with a ``<metric>_reason`` column: why the value is NaN (empty when it is a number).
+REASON_METRICS = ["ge", "sharpness", "ece", "mie", "ssim"]
+METRIC_COLUMNS += [f"{name}_reason" for name in REASON_METRICS]
 #: Columns of every evaluation table, in order.
 COLUMNS = ["sample", "subject", *CELL_COLUMNS, *METRIC_COLUMNS]
 BBOX_COLUMNS = ["bbox_r0", "bbox_c0", "bbox_r1", "bbox_c1"]
@@ -208,6 +211,7 @@ def evaluate_arrays(
     reasons: dict[str, Counter] = {
         name: Counter() for name in ("ge", "sharpness", "ece", "mie", "ssim")
     }
+    row_reasons = {name: np.full(n, "", dtype=object) for name in reasons}
     profile_reasons = np.full((n, 8), "", dtype=object)
     fit_rows, fit_profiles, fit_scales, positions = [], [], [], None
     for i in range(n):
@@ -228,6 +232,7 @@ def evaluate_arrays(
             values[name][i] = result.value
             if result.reason:
                 reasons[name][result.reason] += 1
+                row_reasons[name][i] = result.reason
         # ECE keeps the paper's segments; sharpness fits the profiles of its method
         prof = sharpness_profiles(
             a,
@@ -265,6 +270,7 @@ def evaluate_arrays(
         sharp[i], fitted[i] = result.value, result.profiles_used
         if result.reason:
             reasons["sharpness"][result.reason] += 1
+            row_reasons["sharpness"][i] = result.reason
 
     table = pd.DataFrame(
         {
@@ -277,6 +283,8 @@ def evaluate_arrays(
             "ssim": values["ssim"],
             "sharpness_profiles_fitted": fitted,
             "sharpness_method": cfg.sharpness_method,
+            # why a value is NaN (empty when it is not): the statistics count these, never guess
+            **{f"{name}_reason": row_reasons[name] for name in REASON_METRICS},
         }
     )
     profile_counts = Counter(r for r in profile_reasons.ravel() if r)
