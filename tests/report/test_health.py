@@ -218,3 +218,9 @@ def test_report_shows_training_health_and_flags_the_diverged_network(study_with_
     health = pd.read_csv(stats_dir / "training_health.csv")
     assert health.set_index("network").loc["wper1_wadv0.5_lr0.01", "status"] == "diverged"
     assert (health["status"] == "diverged").sum() == 1
+    # flagged wherever it appears: Table 1's flags, the findings, Figure 4's crosses
+    fig4 = pd.read_csv(out / "figures" / "fig4_interaction_lr.csv", keep_default_na=False)
+    flagged = fig4[fig4["flag"] != ""]
+    assert set(flagged["flag"]) <= {"diverged", "not learning"}
+    diverged = fig4[(fig4["w_adv"] == 0.5) & (fig4["lr"] == 0.01)]
+    assert (diverged["flag"] == "diverged").all() and len(diverged) == 5

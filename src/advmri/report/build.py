@@ -122,6 +122,7 @@ def make_figures(
     lr: float,
     out_dir: str | Path,
     references: Mapping[str, pd.DataFrame] | None = None,
+    statuses: Mapping[str, str] | None = None,
 ) -> dict[str, tuple[Path, str]]:
     """Write Figures 3-7 (PNG + CSV each) into ``out_dir``.
 
@@ -133,6 +134,8 @@ def make_figures(
     dataset : ``hq``, ``lq``, ``samples`` paths (see ``example_images``).
     w_per, lr : the W_per of Figures 3, 4, 6, 7 and the LR of Figure 5 (``stats.figures``).
     references : label -> reference evaluation rows (``LQ input`` scores the input column).
+    statuses : cell name -> training-health status; Figures 4-5 cross out flagged networks and
+        Figures 6-7 name them with their status.
 
     Returns
     -------
@@ -161,21 +164,29 @@ def make_figures(
         gan,
         out / "fig4_interaction_lr.png",
         out / "fig4_interaction_lr.csv",
+        statuses=statuses,
     )
     figures["fig4"] = (
         out / "fig4_interaction_lr.png",
         f"Fig 4. W_adv x LR interaction at W_per = {wp}: estimated marginal means of the mixed "
         f"model with 95% confidence intervals, one line per LR; red ring = best VGG-Enhanced "
-        f"({vgg.name}), green ring = best VGG+GAN-Enhanced ({gan.name}), ranked by ln(GE).",
+        f"({flag_label(vgg.name, statuses or {})}), green ring = best VGG+GAN-Enhanced "
+        f"({flag_label(gan.name, statuses or {})}), ranked by ln(GE); black cross = a network "
+        "flagged by the training-health section.",
     )
     plot_interaction_wper(
-        stats.emmeans, lr, out / "fig5_interaction_wper.png", out / "fig5_interaction_wper.csv"
+        stats.emmeans,
+        lr,
+        out / "fig5_interaction_wper.png",
+        out / "fig5_interaction_wper.csv",
+        statuses=statuses,
     )
     figures["fig5"] = (
         out / "fig5_interaction_wper.png",
         f"Fig 5. W_adv x W_per interaction at LR = {lr_text}: estimated marginal means with 95% "
         "confidence intervals, one line per W_per; arrow = each W_per's GE-optimal VGG+GAN-Enhanced "
-        "network (the W_adv > 0 of the smallest estimated ln GE at this LR), in every panel.",
+        "network (the W_adv > 0 of the smallest estimated ln GE at this LR), in every panel; "
+        "black cross = a network flagged by the training-health section.",
     )
 
     samples, images, networks = example_images(vgg, gan, examples, dataset)
@@ -198,7 +209,8 @@ def make_figures(
         number = key[-1]
         title = (
             f"Fig {number}. Test samples {', '.join(str(s) for s in samples['sample'].iloc[part])}: "
-            f"LQ input, {vgg.name}, {gan.name}, ground truth"
+            f"LQ input, {flag_label(vgg.name, statuses or {})}, "
+            f"{flag_label(gan.name, statuses or {})}, ground truth"
         )
         plot_examples(
             samples.iloc[part].reset_index(drop=True),
@@ -219,7 +231,12 @@ def make_figures(
 
 
 def make_supplementary_figures(
-    evals: pd.DataFrame, stats: StatsTables, w_per: float, lr: float, out_dir: str | Path
+    evals: pd.DataFrame,
+    stats: StatsTables,
+    w_per: float,
+    lr: float,
+    out_dir: str | Path,
+    statuses: Mapping[str, str] | None = None,
 ) -> list[tuple[Path, str]]:
     """The paper's supplementary figures: Figs 3 and 4 at every other W_per, Fig 5 at every other LR.
 
@@ -249,13 +266,15 @@ def make_supplementary_figures(
             caption = f"{label}. Fig 3 at W_per = {text}: per-image distributions per W_adv x LR."
         elif figure == "fig4":
             vgg, gan = figure_winners(stats, level)
-            plot_interaction_lr(stats.emmeans, level, vgg, gan, png, csv, label=label)
+            plot_interaction_lr(
+                stats.emmeans, level, vgg, gan, png, csv, label=label, statuses=statuses
+            )
             caption = (
                 f"{label}. Fig 4 at W_per = {text}: W_adv x LR interaction; red ring = best "
                 f"VGG-Enhanced ({vgg.name}), green ring = best VGG+GAN-Enhanced ({gan.name})."
             )
         else:
-            plot_interaction_wper(stats.emmeans, level, png, csv, label=label)
+            plot_interaction_wper(stats.emmeans, level, png, csv, label=label, statuses=statuses)
             caption = (
                 f"{label}. Fig 5 at LR = {text}: W_adv x W_per interaction; arrow = each "
                 "W_per's GE-optimal VGG+GAN-Enhanced network."
@@ -494,8 +513,9 @@ def build_report(
     w_per = float(figures_cfg.get("w_per", 0.5))
     lr = float(figures_cfg.get("lr", 0.001))
     example_files = {Path(p).stem: p for p in examples}
+    statuses = status_of(health)
     figures = make_figures(
-        evals, stats, example_files, dataset, w_per, lr, figures_dir, reference_tables
+        evals, stats, example_files, dataset, w_per, lr, figures_dir, reference_tables, statuses
     )
     grid_w_adv = sorted(set(evals["w_adv"]))
     findings = evaluate_findings(stats.table1, stats.emmeans, stats.anova, grid_w_adv)
@@ -522,7 +542,7 @@ def build_report(
         curves=figures_dir / "training_curves.png",
         divergence_ratio=divergence_ratio,
     )
-    supplementary = make_supplementary_figures(evals, stats, w_per, lr, figures_dir)
+    supplementary = make_supplementary_figures(evals, stats, w_per, lr, figures_dir, statuses)
     blocks += supplementary_blocks(supplementary)
     title = "advmri: adversarial training in low-resolution MRI enhancement — study report"
     html_path, md_path = Path(html_path), Path(md_path)

@@ -204,6 +204,44 @@ def _draw_lines(
     return offsets
 
 
+def _flag_rows(rows: pd.DataFrame, statuses: Mapping[str, str] | None) -> pd.Series:
+    """Training-health status of each EMM row's network ("" when ok or unknown)."""
+    statuses = statuses or {}
+    return pd.Series(
+        [
+            statuses.get(Cell(float(p), float(a), float(r)).name, "ok").replace("ok", "")
+            for p, a, r in zip(rows["w_per"], rows["w_adv"], rows["lr"], strict=True)
+        ],
+        index=rows.index,
+        dtype=object,
+    )
+
+
+def _mark_flagged(
+    ax: Axes,
+    panel: pd.DataFrame,
+    line_factor: str,
+    offsets: Mapping[float, float],
+    position: Mapping[float, int],
+) -> None:
+    """A black cross over every network the training-health section flagged (``flag`` column)."""
+    flagged = panel[panel["flag"] != ""]
+    if flagged.empty:
+        return
+    x = flagged["w_adv"].map(position).to_numpy() + [
+        offsets[float(v)] for v in flagged[line_factor]
+    ]
+    ax.scatter(
+        x,
+        flagged["estimate"],
+        marker="X",
+        s=70,
+        color="black",
+        zorder=7,
+        label="flagged: diverged / not learning",
+    )
+
+
 def _finish_interaction(axes: np.ndarray, x_levels: Sequence[float]) -> None:
     axes[-1].set_xticks(range(len(x_levels)))
     axes[-1].set_xticklabels(
@@ -223,11 +261,14 @@ def plot_interaction_lr(
     png: str | Path,
     csv: str | Path,
     label: str = "Fig 4",
+    statuses: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """Fig 4: W_adv x LR interaction at one W_per: EMM and 95% CI per W_adv level, a line per LR.
 
     ``best_vgg`` (W_adv = 0) is ringed red and ``best_gan`` (W_adv > 0) green in every panel: the
     networks Table 1 (level I) compares at this W_per. ``label`` names the figure in its title.
+    ``statuses`` (cell name -> training-health status) crosses out flagged networks; the CSV's
+    ``flag`` column names their status.
 
     Returns
     -------
@@ -243,6 +284,7 @@ def plot_interaction_lr(
     ]
     rows["best_vgg"] = [n == best_vgg.name for n in names]
     rows["best_gan"] = [n == best_gan.name for n in names]
+    rows["flag"] = _flag_rows(rows, statuses)
     for cell, column in ((best_vgg, "best_vgg"), (best_gan, "best_gan")):
         if not rows[column].any():
             raise DataError(f"emmeans.csv: no estimate for the marked network {cell.name}")
@@ -259,6 +301,7 @@ def plot_interaction_lr(
     for ax, response in zip(axes, RESPONSES, strict=True):
         panel = rows[rows["response"] == response]
         offsets = _draw_lines(ax, panel, "lr", lrs, w_advs, LR_COLOURS, "LR")
+        _mark_flagged(ax, panel, "lr", offsets, position)
         for column, colour, text in (
             ("best_vgg", VGG_COLOUR, "best VGG-Enhanced"),
             ("best_gan", GAN_COLOUR, "best VGG+GAN-Enhanced"),
@@ -317,13 +360,20 @@ def ge_optimal_gan(emmeans: pd.DataFrame, lr: float) -> dict[float, float]:
 
 
 def plot_interaction_wper(
-    emmeans: pd.DataFrame, lr: float, png: str | Path, csv: str | Path, label: str = "Fig 5"
+    emmeans: pd.DataFrame,
+    lr: float,
+    png: str | Path,
+    csv: str | Path,
+    label: str = "Fig 5",
+    statuses: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """Fig 5: W_adv x W_per interaction at one LR: EMM and 95% CI, a line per W_per.
 
     As in the paper, an arrow in the line's colour marks, per W_per, the GE-optimal VGG+GAN-Enhanced
     network (the W_adv > 0 of the smallest estimated ln GE at this LR, :func:`ge_optimal_gan`), at
     that network's estimate in every response panel. ``label`` names the figure in its title.
+    ``statuses`` (cell name -> training-health status) crosses out flagged networks; the CSV's
+    ``flag`` column names their status.
 
     Returns
     -------
@@ -342,6 +392,7 @@ def plot_interaction_wper(
         float(p) in optimum and float(a) == optimum[float(p)]
         for p, a in zip(rows["w_per"], rows["w_adv"], strict=True)
     ]
+    rows["flag"] = _flag_rows(rows, statuses)
     Path(csv).parent.mkdir(parents=True, exist_ok=True)
     rows.to_csv(csv, index=False)
 
@@ -352,6 +403,7 @@ def plot_interaction_wper(
     for ax, response in zip(axes, RESPONSES, strict=True):
         panel = rows[rows["response"] == response]
         offsets = _draw_lines(ax, panel, "w_per", w_pers, w_advs, colours, "W_per")
+        _mark_flagged(ax, panel, "w_per", offsets, position)
         marked = panel[panel["marked"]]
         for w_per, colour in zip(w_pers, colours, strict=True):
             for _, mark in marked[select_level(marked["w_per"], w_per)].iterrows():
