@@ -415,6 +415,7 @@ def build_report(
             table1_test=test,
             table1_selection=selection,
             seed=seed,
+            allow_missing_networks=bool(excluded),
         )
         logger.info("statistics written to %s", stats_dir)
     stats = read_stats(stats_dir)
