@@ -179,11 +179,14 @@ def _draw_lines(
     colours: Sequence,
     label: str,
 ) -> dict[float, float]:
-    """Error-bar lines of EMM and 95% CI against the W_adv position; returns each line's offset."""
+    """Error-bar lines of EMM and 95% CI against the W_adv position; returns each line's offset.
+
+    A point without an estimate (a network left out of the statistics) is skipped."""
     offsets = dict(zip(line_levels, _dodge(len(line_levels)), strict=True))
     position = {v: i for i, v in enumerate(x_levels)}
     for level, colour in zip(line_levels, colours, strict=False):
         line = rows[select_level(rows[line_factor], level)].sort_values("w_adv")
+        line = line[np.isfinite(line["estimate"].to_numpy(dtype=float))]
         if line.empty:
             continue
         x = line["w_adv"].map(position).to_numpy() + offsets[level]
@@ -310,8 +313,9 @@ def plot_interaction_wper(
     ).reset_index(drop=True)
     rows["optimal"] = False
     for (response, _), group in rows.groupby(["response", "w_per"]):
-        signed = BETTER[str(response)] * group["estimate"]
-        rows.loc[signed.idxmax(), "optimal"] = True
+        signed = (BETTER[str(response)] * group["estimate"]).dropna()  # left-out networks: NaN
+        if not signed.empty:
+            rows.loc[signed.idxmax(), "optimal"] = True
     Path(csv).parent.mkdir(parents=True, exist_ok=True)
     rows.to_csv(csv, index=False)
 

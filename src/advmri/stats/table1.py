@@ -267,7 +267,11 @@ def table1_markdown(t1: pd.DataFrame, test: str, selection: str, seed: int) -> s
             F, p = getattr(row, f"{r}_F"), getattr(row, f"{r}_p")
             cells.append(f"{_fmt(F, 'F')} ({_fmt(p, 'p')})")
         lines.append("| " + " | ".join(cells) + " |")
-    notes = t1["note"].fillna("").astype(str) if "note" in t1.columns else pd.Series([], dtype=str)
+    notes = (
+        t1["note"].astype(object).fillna("").astype(str)
+        if "note" in t1.columns
+        else pd.Series([], dtype=str)
+    )
     if (notes != "").any():
         lines.append("")
         lines.append(
