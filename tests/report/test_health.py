@@ -287,3 +287,9 @@ def test_a_diverged_vgg_network_leaves_its_table1_row_untested_and_the_report_bu
     assert np.isnan(row["vgg_w_adv"]) and np.isnan(row["ge_F"]) and "no VGG" in row["note"]
     assert t1.loc[("I", 1.0)]["vgg_lr"].item() == 0.001
     assert "none in the statistics (left out)" in (out / "stats" / "table1.md").read_text()
+    # the figures skip the left-out network's point: drawn, and no optimum marked on a NaN
+    fig5 = pd.read_csv(out / "figures" / "fig5_interaction_wper.csv")
+    assert fig5["estimate"].isna().sum() == 5
+    assert fig5.loc[fig5["optimal"], "estimate"].notna().all()
+    assert fig5.groupby(["response", "w_per"])["optimal"].sum().eq(1).all()
+    assert (out / "figures" / "fig4_interaction_lr.png").stat().st_size > 10_000
