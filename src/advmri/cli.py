@@ -17,6 +17,7 @@ def _stats(args: argparse.Namespace) -> None:
         table1_test=args.table1_test,
         table1_selection=args.table1_selection,
         seed=args.seed,
+        allow_missing_networks=args.allow_missing_networks,
     )
 
 
@@ -64,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--table1-test", choices=["paired", "pooled"], default="paired")
     stats.add_argument("--table1-selection", choices=["all", "split_half"], default="all")
     stats.add_argument("--seed", type=int, default=2024, help="seed of the split-half selection")
+    stats.add_argument(
+        "--allow-missing-networks",
+        action="store_true",
+        help="analyse an incomplete lr x w_per x w_adv grid (networks left out, e.g. diverged) "
+        "instead of refusing it; tests are limited to what the present networks identify",
+    )
     stats.set_defaults(run=_stats)
 
     enhance = commands.add_parser(

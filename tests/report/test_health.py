@@ -177,19 +177,24 @@ def test_curves_are_drawn_with_their_data(tmp_path):
     assert len(curves_table(logs, PRETRAIN)) == len(table)
 
 
-@pytest.fixture
-def study_with_logs(study, tmp_path):
-    """The simulated study's networks with train logs; the (1, 0.5, 0.01) network diverged."""
+def logs_with_diverged(study, folder, diverged: str):
+    """Train logs of the simulated study's networks in which network ``diverged`` diverged."""
     logs = {}
     for path in study.eval_csvs:
         name = path.stem
-        values = [0.06, 0.05, 0.9] if name == "wper1_wadv0.5_lr0.01" else [0.06, 0.05, 0.05]
-        logs[name] = tmp_path / "logs" / name / "train_log.csv"
+        values = [0.06, 0.05, 0.9] if name == diverged else [0.06, 0.05, 0.05]
+        logs[name] = folder / "logs" / name / "train_log.csv"
         logs[name].parent.mkdir(parents=True)
         train_log(values).to_csv(logs[name], index=False)
-    pretrain = tmp_path / "logs" / "pretrain.csv"
+    pretrain = folder / "logs" / "pretrain.csv"
     PRETRAIN.to_csv(pretrain, index=False)
-    return study, logs, pretrain
+    return logs, pretrain
+
+
+@pytest.fixture
+def study_with_logs(study, tmp_path):
+    """The simulated study's networks with train logs; the (1, 0.5, 0.01) network diverged."""
+    return study, *logs_with_diverged(study, tmp_path, "wper1_wadv0.5_lr0.01")
 
 
 def test_report_shows_training_health_and_flags_the_diverged_network(study_with_logs, tmp_path):
@@ -224,3 +229,73 @@ def test_report_shows_training_health_and_flags_the_diverged_network(study_with_
     assert set(flagged["flag"]) <= {"diverged", "not learning"}
     diverged = fig4[(fig4["w_adv"] == 0.5) & (fig4["lr"] == 0.01)]
     assert (diverged["flag"] == "diverged").all() and len(diverged) == 5
+
+
+def test_excluding_the_diverged_network_leaves_its_cell_out_of_the_statistics(
+    study_with_logs, tmp_path
+):
+    study, logs, pretrain = study_with_logs
+    out = tmp_path / "report"
+    config = {**study.config, "stats": {**study.config["stats"], "exclude": "diverged"}}
+    build_report(
+        study.eval_csvs,
+        references=study.references,
+        examples=study.examples,
+        dataset=study.dataset,
+        config=config,
+        html_path=out / "report.html",
+        md_path=out / "report.md",
+        stats_dir=out / "stats",
+        figures_dir=out / "figures",
+        compute_statistics=True,
+        train_logs=logs,
+        pretrain_log=pretrain,
+    )
+    md = (out / "report.md").read_text()
+    assert "Left out of the statistics (stats.exclude: diverged): wper1_wadv0.5_lr0.01" in md
+    emmeans = pd.read_csv(out / "stats" / "emmeans.csv")
+    cell = (emmeans["w_per"] == 1.0) & (emmeans["w_adv"] == 0.5) & (emmeans["lr"] == 0.01)
+    assert emmeans.loc[cell, "estimate"].isna().all()
+    assert emmeans.loc[~cell, "estimate"].notna().all()
+    t1 = pd.read_csv(out / "stats" / "table1.csv")
+    won = (t1["w_per"] == 1.0) & (t1["gan_w_adv"] == 0.5) & (t1["gan_lr"] == 0.01)
+    assert not won.any() and t1["ge_F"].notna().all()
+    anova = pd.read_csv(out / "stats" / "anova.csv")
+    assert anova["note"].str.contains("1 network\\(s\\) missing").all()
+
+
+def test_a_diverged_vgg_network_leaves_its_table1_row_untested_and_the_report_builds(
+    study, tmp_path
+):
+    logs, pretrain = logs_with_diverged(study, tmp_path, "wper1_wadv0_lr0.01")
+    out = tmp_path / "report"
+    config = {**study.config, "stats": {**study.config["stats"], "exclude": "diverged"}}
+    # Figure 4/5 at W_per 1 and LR 0.01 both draw the excluded network's (NaN) means
+    config["stats"]["figures"] = {"w_per": 1.0, "lr": 0.01}
+    build_report(
+        study.eval_csvs,
+        references=study.references,
+        examples=study.examples,
+        dataset=study.dataset,
+        config=config,
+        html_path=out / "report.html",
+        md_path=out / "report.md",
+        stats_dir=out / "stats",
+        figures_dir=out / "figures",
+        compute_statistics=True,
+        train_logs=logs,
+        pretrain_log=pretrain,
+    )
+    md = (out / "report.md").read_text()
+    assert "Left out of the statistics (stats.exclude: diverged): wper1_wadv0_lr0.01" in md
+    t1 = pd.read_csv(out / "stats" / "table1.csv").set_index(["level", "w_per", "lr"])
+    row = t1.loc[("II", 1.0, 0.01)]
+    assert np.isnan(row["vgg_w_adv"]) and np.isnan(row["ge_F"]) and "no VGG" in row["note"]
+    assert t1.loc[("I", 1.0)]["vgg_lr"].item() == 0.001
+    assert "none in the statistics (left out)" in (out / "stats" / "table1.md").read_text()
+    # the figures skip the left-out network's point: drawn, and no optimum marked on a NaN
+    fig5 = pd.read_csv(out / "figures" / "fig5_interaction_wper.csv")
+    assert fig5["estimate"].isna().sum() == 5
+    assert fig5.loc[fig5["marked"], "estimate"].notna().all()
+    assert fig5.groupby(["response", "w_per"])["marked"].sum().eq(1).all()
+    assert (out / "figures" / "fig4_interaction_lr.png").stat().st_size > 10_000

@@ -45,6 +45,7 @@ from advmri.report.tables import (
     RESPONSES,
     TABLE1_COLUMNS,
     best_by_ge,
+    has_winners,
     load_evaluations,
     read_table,
     response_label,
@@ -104,10 +105,12 @@ def read_stats(folder: str | Path) -> StatsTables:
 def figure_winners(stats: StatsTables, w_per: float) -> tuple[Cell, Cell]:
     """The networks Figures 4, 6 and 7 mark: Table 1's level I pair at ``w_per``.
 
-    Falls back to the best by estimated ln(GE) when Table 1 has no row for ``w_per``.
+    Falls back to the best by estimated ln(GE) when Table 1 has no row with both winners for
+    ``w_per``.
     """
     rows = table1_rows(stats.table1, "I")
     rows = rows[select_level(rows["w_per"], w_per)]
+    rows = rows[[has_winners(row) for _, row in rows.iterrows()]]
     if rows.empty:
         return best_by_ge(stats.emmeans, w_per)
     return winners(rows.iloc[0])
@@ -376,7 +379,8 @@ def table1_display(table1: pd.DataFrame, statuses: Mapping[str, str] | None = No
     """Table 1 ordered level I then II, each by W_per and LR, as the report prints it.
 
     With ``statuses`` (training health), a ``flags`` column names each row's winners whose
-    training is not ``ok``.
+    training is not ``ok``. Table 1's ``note`` (a row without a test: a winner left out of the
+    statistics) is shown when any row has one.
     """
     parts = [table1_rows(table1, level) for level in ("I", "II")]
     table = pd.concat(parts, ignore_index=True)
@@ -385,11 +389,15 @@ def table1_display(table1: pd.DataFrame, statuses: Mapping[str, str] | None = No
         display["flags"] = [
             ", ".join(
                 flag_label(cell.name, statuses)
-                for cell in winners(row)
+                for cell in (winners(row) if has_winners(row) else ())
                 if statuses.get(cell.name, "ok") != "ok"
             )
             for _, row in table.iterrows()
         ]
+    if "note" in table.columns:
+        notes = table["note"].astype(object).fillna("").astype(str)
+        if (notes != "").any():
+            display["note"] = notes
     return display
 
 
@@ -399,6 +407,7 @@ def flagged_winners(table1: pd.DataFrame, statuses: Mapping[str, str]) -> str:
         {
             cell.name
             for _, row in table1.iterrows()
+            if has_winners(row)
             for cell in winners(row)
             if statuses.get(cell.name, "ok") != "ok"
         }
@@ -496,6 +505,7 @@ def build_report(
             table1_test=test,
             table1_selection=selection,
             seed=seed,
+            allow_missing_networks=bool(excluded),
         )
         logger.info("statistics written to %s", stats_dir)
     stats = read_stats(stats_dir)

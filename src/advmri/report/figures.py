@@ -180,11 +180,14 @@ def _draw_lines(
     colours: Sequence,
     label: str,
 ) -> dict[float, float]:
-    """Error-bar lines of EMM and 95% CI against the W_adv position; returns each line's offset."""
+    """Error-bar lines of EMM and 95% CI against the W_adv position; returns each line's offset.
+
+    A point without an estimate (a network left out of the statistics) is skipped."""
     offsets = dict(zip(line_levels, _dodge(len(line_levels)), strict=True))
     position = {v: i for i, v in enumerate(x_levels)}
     for level, colour in zip(line_levels, colours, strict=False):
         line = rows[select_level(rows[line_factor], level)].sort_values("w_adv")
+        line = line[np.isfinite(line["estimate"].to_numpy(dtype=float))]
         if line.empty:
             continue
         x = line["w_adv"].map(position).to_numpy() + offsets[level]
@@ -351,7 +354,7 @@ def ge_optimal_gan(emmeans: pd.DataFrame, lr: float) -> dict[float, float]:
     """
     ge = emmeans[
         (emmeans["response"] == "ge") & select_level(emmeans["lr"], lr) & (emmeans["w_adv"] > 0)
-    ]
+    ].dropna(subset=["estimate"])  # a network left out of the statistics has no estimate
     ge = ge.sort_values(["w_per", "w_adv"])
     return {
         float(w_per): float(group.loc[group["estimate"].idxmin(), "w_adv"])

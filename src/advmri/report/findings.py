@@ -8,14 +8,14 @@ direction of each difference (VGG+GAN minus VGG on the model scale: ln for GE, S
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from advmri.errors import DataError
 from advmri.grid import format_number
-from advmri.report.tables import RESPONSES, emmeans_lookup, table1_level, winners
+from advmri.report.tables import RESPONSES, emmeans_lookup, has_winners, table1_level, winners
 
 ALPHA = 0.05
 
@@ -55,7 +55,8 @@ def table1_differences(table1: pd.DataFrame, emmeans: pd.DataFrame) -> pd.DataFr
     pd.DataFrame
         Table 1's rows (``level`` normalised to I/II) plus ``{response}_vgg``, ``{response}_gan`` (the
         two networks' EMMs on the model scale) and ``{response}_diff`` (gan - vgg).
-        A network Table 1 names but ``emmeans.csv`` lacks is a DataError.
+        A network Table 1 names but ``emmeans.csv`` lacks is a DataError; a row without a
+        winner (its network left out of the statistics) gets NaN.
     """
     lookup = emmeans_lookup(emmeans)
     out = table1.copy()
@@ -63,6 +64,10 @@ def table1_differences(table1: pd.DataFrame, emmeans: pd.DataFrame) -> pd.DataFr
     for response in RESPONSES:
         vgg_values, gan_values = [], []
         for _, row in out.iterrows():
+            if not has_winners(row):
+                vgg_values.append(np.nan)
+                gan_values.append(np.nan)
+                continue
             pair = []
             for cell in winners(row):
                 key = (response, cell.name)
@@ -202,7 +207,13 @@ def w_adv_effect_on_ge(anova: pd.DataFrame, alpha: float = ALPHA) -> Finding:
     if row.empty:
         return Finding(claim, None, "anova.csv has no ge / w_adv row", None)
     row = row.iloc[0]
+    note = row.get("note")
+    note = note if isinstance(note, str) and note else ""  # networks left out: what was tested
+    if not np.isfinite(row["p"]):
+        return Finding(claim, None, f"not testable: {note or 'no F test in anova.csv'}", None)
     evidence = f"F({row['num_df']:.4g}, {row['den_df']:.4g}) = {row['F']:.4g}"
+    if note:
+        evidence += f" ({note})"
     return Finding(claim, bool(row["p"] < alpha), evidence, float(row["p"]))
 
 
@@ -213,14 +224,29 @@ def evaluate_findings(
     grid_w_adv: Sequence[float],
     alpha: float = ALPHA,
 ) -> list[Finding]:
-    """All headline findings of study §9 (and the W_adv ANOVA effect), judged on this run."""
+    """All headline findings of study §9 (and the W_adv ANOVA effect), judged on this run.
+
+    Table 1 groups without a test (a winner left out of the statistics) are not counted; the
+    Table 1 findings' evidence names them.
+    """
     diffs = table1_differences(table1, emmeans)
-    return [
+    tested = diffs.apply(has_winners, axis=1) if len(diffs) else pd.Series([], dtype=bool)
+    untested = diffs[~tested.to_numpy(dtype=bool)]
+    diffs = diffs[tested.to_numpy(dtype=bool)].reset_index(drop=True)
+    from_table1 = [
         gan_beats_vgg_on_ge(diffs, "I", alpha),
         gan_beats_vgg_on_ge(diffs, "II", alpha),
         winners_at_large_w_adv(diffs, grid_w_adv),
         sharpness_rises(diffs, alpha),
         ece_no_significant_rise(diffs, alpha),
         mie_ssim_slightly_worse(diffs),
-        w_adv_effect_on_ge(anova, alpha),
     ]
+    levels = ["I", "II", None, None, None, None]  # the Table 1 rows each finding reads
+    for k, level in enumerate(levels):
+        rows = untested if level is None else untested[untested["level"] == level]
+        if len(rows):
+            names = "; ".join(f"level {r['level']} {group_name(r)}" for _, r in rows.iterrows())
+            finding = from_table1[k]
+            evidence = f"{finding.evidence}; untested (network left out): {names}"
+            from_table1[k] = replace(finding, evidence=evidence)
+    return [*from_table1, w_adv_effect_on_ge(anova, alpha)]

@@ -160,6 +160,13 @@ def winners(table1_row: pd.Series) -> tuple[Cell, Cell]:
     return vgg, gan
 
 
+def has_winners(table1_row: pd.Series) -> bool:
+    """False for a Table 1 row without a VGG or VGG+GAN network (left out of the statistics,
+    e.g. by ``stats.exclude: diverged``): its LR / W_adv and its F and p are empty."""
+    values = [table1_row[c] for c in ("vgg_lr", "vgg_w_adv", "gan_lr", "gan_w_adv")]
+    return bool(np.all(np.isfinite(np.asarray(values, dtype=float))))
+
+
 def emmeans_lookup(emmeans: pd.DataFrame) -> dict[tuple[str, str], pd.Series]:
     """Index the EMM rows by (response, cell name) so networks named in Table 1 can be found."""
     lookup = {}
@@ -177,6 +184,7 @@ def best_by_ge(emmeans: pd.DataFrame, w_per: float, lr: float | None = None) -> 
     rows = emmeans[(emmeans["response"] == "ge") & select_level(emmeans["w_per"], w_per)]
     if lr is not None:
         rows = rows[select_level(rows["lr"], lr)]
+    rows = rows[np.isfinite(rows["estimate"])]  # a network left out has no estimate
     vgg_rows = rows[rows["w_adv"] == 0]
     gan_rows = rows[rows["w_adv"] > 0]
     if vgg_rows.empty or gan_rows.empty:

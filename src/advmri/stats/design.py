@@ -1,9 +1,11 @@
 """Evaluation tables in, one response's model-ready design out.
 
 The study is a full factorial of networks (cells: LR x W_per x W_adv) crossed with test images
-(``sample``). A :class:`Design` holds one response's observations with every row mapped to its
-cell and image, the factor levels in numeric order, and the cell order used by every contrast
-in this package: lexicographic in (lr, w_per, w_adv), w_adv varying fastest.
+(``sample``); networks may be left out only on request (``allow_missing_networks``, e.g. the
+report's ``stats.exclude: diverged``). A :class:`Design` holds one response's observations with
+every row mapped to its cell and image, the factor levels in numeric order, and the cell order
+used by every contrast in this package: lexicographic in (lr, w_per, w_adv), w_adv varying
+fastest.
 """
 
 from __future__ import annotations
@@ -427,8 +429,12 @@ class Design:
     cell : (n,) index of each row's network in ``cells`` order.
     sample : (n,) index of each row's image in ``samples``.
     levels : numeric levels of each factor, ascending, keyed by factor name.
-    cells : (I, 3) factor values of each network, rows lexicographic in (lr, w_per, w_adv).
+    cells : (I, 3) factor values of each network of the full grid, rows lexicographic in
+        (lr, w_per, w_adv).
     samples : (J,) image identifiers.
+    present : indices (ascending) of the grid cells that have observations; None when every
+        cell has (the full factorial). Only :func:`build_design` with
+        ``allow_missing_networks=True`` leaves cells out.
     """
 
     y: np.ndarray
@@ -437,6 +443,7 @@ class Design:
     levels: dict[str, np.ndarray]
     cells: np.ndarray
     samples: np.ndarray
+    present: np.ndarray | None = None
 
     @property
     def n_cells(self) -> int:
@@ -455,6 +462,23 @@ class Design:
     def is_complete(self) -> bool:
         """True when every network has exactly one row for every image."""
         return self.y.size == self.n_cells * self.n_samples
+
+    @property
+    def present_cells(self) -> np.ndarray:
+        """Indices of the grid cells with observations (all of them on a full grid)."""
+        return np.arange(self.n_cells) if self.present is None else self.present
+
+    @property
+    def missing_cells(self) -> np.ndarray:
+        """Indices of the grid cells without observations (empty on a full grid)."""
+        if self.present is None:
+            return np.zeros(0, dtype=np.int64)
+        return np.setdiff1d(np.arange(self.n_cells), self.present)
+
+    @property
+    def fit_cell(self) -> np.ndarray:
+        """Each row's network as a code 0..K-1 among the K present cells (what the model fits)."""
+        return self.cell if self.present is None else np.searchsorted(self.present, self.cell)
 
     def cell_frame(self) -> pd.DataFrame:
         """One row per network: lr, w_per, w_adv (cell order)."""
@@ -504,6 +528,7 @@ def build_design(
     response: str = "response",
     samples: Sequence | None = None,
     layout: Layout | None = None,
+    allow_missing_networks: bool = False,
 ) -> Design:
     """Map the rows of ``table`` with finite ``y`` onto the cell x image layout.
 
@@ -514,27 +539,42 @@ def build_design(
     response : name used in error messages.
     samples : restrict to these images (others dropped); default all.
     layout : ``table_layout(table)`` when already computed (it is the same for every response).
+    allow_missing_networks : accept networks (grid cells) without any row in ``table``, e.g.
+        networks left out because their training diverged; the design then records the present
+        cells (``Design.present``) and the tests use only what they identify (see
+        :mod:`advmri.stats.analysis`).
 
     Raises
     ------
     DataError
-        the networks do not form a full factorial, or a network has no usable row.
+        the networks do not form a full factorial (unless ``allow_missing_networks``), or a
+        network that has rows has no usable one.
     """
     layout = table_layout(table) if layout is None else layout
     levels, grid = layout.levels, layout.cells
+    in_table = None
     if layout.n_present != grid.shape[0]:
-        raise DataError(
-            f"stats: the {layout.n_present} networks do not form the full "
-            f"{' x '.join(str(levels[f].size) for f in FACTORS)} grid of lr x w_per x w_adv; "
-            "give one evaluation CSV per grid cell"
-        )
+        in_table = np.bincount(layout.cell, minlength=grid.shape[0]) > 0
+        if not allow_missing_networks:
+            absent = grid[np.flatnonzero(~in_table)]
+            first = ", ".join(f"lr={c[0]:g} w_per={c[1]:g} w_adv={c[2]:g}" for c in absent[:2]) + (
+                ", ..." if len(absent) > 2 else ""
+            )
+            raise DataError(
+                f"stats: the {layout.n_present} networks do not form the full "
+                f"{' x '.join(str(levels[f].size) for f in FACTORS)} grid of lr x w_per x w_adv "
+                f"({len(absent)} missing: {first}); give one evaluation CSV per grid cell, or "
+                "analyse the incomplete grid with --allow-missing-networks "
+                "(allow_missing_networks=True)"
+            )
     keep = np.isfinite(y)
     if samples is not None:
         keep &= np.isin(layout.samples, np.asarray(list(samples)))[layout.sample]
     cell = layout.cell[keep]
     counts = np.bincount(cell, minlength=grid.shape[0])
-    if np.any(counts == 0):
-        empty = grid[np.flatnonzero(counts == 0)[0]]
+    unusable = (counts == 0) if in_table is None else (counts == 0) & in_table
+    if np.any(unusable):
+        empty = grid[np.flatnonzero(unusable)[0]]
         raise DataError(
             f"stats: network lr={empty[0]:g} w_per={empty[1]:g} w_adv={empty[2]:g} has no usable "
             f"{response} value (all NaN or non-positive under the log); check its evaluation CSV"
@@ -550,4 +590,5 @@ def build_design(
         levels=levels,
         cells=grid,
         samples=layout.samples[used],
+        present=None if in_table is None else np.flatnonzero(in_table),
     )

@@ -188,10 +188,11 @@ def diagnostic_fits(
     table: pd.DataFrame,
     fits: dict[str, ResponseFit] | None = None,
     layout: Layout | None = None,
+    allow_missing_networks: bool = False,
 ) -> dict[str, dict[str, ResponseFit]]:
     """Every response fitted on the raw ("identity") and the log scale: response -> scale ->
     fit, reusing ``fits`` on their model scale; a scale that cannot be fitted is logged and
-    left out."""
+    left out. ``allow_missing_networks`` as in :func:`advmri.stats.analysis.fit_response`."""
     fits = fits or {}
     layout = table_layout(table) if layout is None else layout
     by_response: dict[str, dict[str, ResponseFit]] = {}
@@ -199,7 +200,13 @@ def diagnostic_fits(
         for scale in SCALES:
             rf = fits.get(response) if scale == RESPONSES[response] else None
             try:
-                rf = rf or fit_response(table, response, scale, layout=layout)
+                rf = rf or fit_response(
+                    table,
+                    response,
+                    scale,
+                    layout=layout,
+                    allow_missing_networks=allow_missing_networks,
+                )
             except AdvmriError as error:
                 logger.warning(
                     "diagnostics: %s on the %s scale not fitted: %s", response, scale, error

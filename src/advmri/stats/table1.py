@@ -9,6 +9,10 @@ the one-df contrast of the two cell means in the full model (Satterthwaite df).
 
 Winners picked and tested on the same images make the F optimistic; ``selection="split_half"``
 picks them on a seeded random half of the test images and tests on the other half.
+
+On an incomplete grid (networks left out, ``allow_missing_networks``) winners are chosen among
+the present networks only; a group without a present W_adv = 0 (or W_adv > 0) network has NaN
+for that side's LR and W_adv and for every F and p, and its ``note`` says why.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from advmri.stats.design import RESPONSES, Layout, response_values, table_layout
 from advmri.stats.mixed import fit_mixed
 
 TABLE1_KEYS = ["level", "w_per", "lr", "vgg_lr", "vgg_w_adv", "gan_lr", "gan_w_adv"]
-TABLE1_COLUMNS = TABLE1_KEYS + [f"{r}_{s}" for r in RESPONSES for s in ("F", "p")]
+#: ``note``: empty, or why a row has no test (its VGG or VGG+GAN network is missing).
+TABLE1_COLUMNS = TABLE1_KEYS + [f"{r}_{s}" for r in RESPONSES for s in ("F", "p")] + ["note"]
 TESTS = ("paired", "pooled")
 SELECTIONS = ("all", "split_half")
 
@@ -33,26 +38,39 @@ def select_winners(ge_fit: ResponseFit) -> pd.DataFrame:
 
     Returns
     -------
-    DataFrame with columns ``level, w_per, lr, vgg_lr, vgg_w_adv, gan_lr, gan_w_adv``: level "I"
-    rows (lr NaN) for every W_per, then level "II" rows for every W_per x LR. Empty when the
-    grid lacks W_adv = 0 or W_adv > 0 networks.
+    DataFrame with columns ``level, w_per, lr, vgg_lr, vgg_w_adv, gan_lr, gan_w_adv, note``:
+    level "I" rows (lr NaN) for every W_per, then level "II" rows for every W_per x LR. Empty
+    when the grid lacks W_adv = 0 or W_adv > 0 networks. Missing networks (NaN cell means)
+    cannot win; a side with no present network is NaN and ``note`` says so.
     """
     cells = ge_fit.design.cell_frame()
-    cells["estimate"] = ge_fit.fit.beta
+    cells["estimate"] = ge_fit.cell_means
     rows = []
 
-    def best(group: pd.DataFrame) -> pd.Series:
-        return group.loc[group["estimate"].idxmin()]
+    def best(group: pd.DataFrame) -> tuple[float, float]:
+        group = group[np.isfinite(group["estimate"])]
+        if group.empty:
+            return np.nan, np.nan
+        winner = group.loc[group["estimate"].idxmin()]
+        return winner.lr, winner.w_adv
+
+    def note(vgg: tuple, gan: tuple) -> str:
+        sides = [
+            name
+            for name, pick in (("VGG (W_adv = 0)", vgg), ("VGG+GAN (W_adv > 0)", gan))
+            if np.isnan(pick[0])
+        ]
+        return f"no {' and no '.join(sides)} network in the statistics (left out)" if sides else ""
 
     if not ((cells["w_adv"] == 0).any() and (cells["w_adv"] > 0).any()):
-        return pd.DataFrame(columns=TABLE1_KEYS)
+        return pd.DataFrame(columns=[*TABLE1_KEYS, "note"])
     for w_per, group in cells.groupby("w_per", sort=True):
         vgg, gan = best(group[group["w_adv"] == 0]), best(group[group["w_adv"] > 0])
-        rows.append(["I", w_per, np.nan, vgg.lr, vgg.w_adv, gan.lr, gan.w_adv])
+        rows.append(["I", w_per, np.nan, *vgg, *gan, note(vgg, gan)])
     for (w_per, lr), group in cells.groupby(["w_per", "lr"], sort=True):
         vgg, gan = best(group[group["w_adv"] == 0]), best(group[group["w_adv"] > 0])
-        rows.append(["II", w_per, lr, vgg.lr, vgg.w_adv, gan.lr, gan.w_adv])
-    return pd.DataFrame(rows, columns=TABLE1_KEYS)
+        rows.append(["II", w_per, lr, *vgg, *gan, note(vgg, gan)])
+    return pd.DataFrame(rows, columns=[*TABLE1_KEYS, "note"])
 
 
 def _cell_index(layout: Layout, net: tuple) -> int:
@@ -97,12 +115,15 @@ def _paired_test(
 
 
 def pooled_test(rf: ResponseFit, vgg: tuple, gan: tuple) -> tuple[float, float]:
-    """F = t^2 and p of the contrast gan - vgg between two cell means of the full model."""
+    """F = t^2 and p of the contrast gan - vgg between two cell means of the full model; NaN
+    when either network is not in the grid or missing from the fit."""
+    if np.isnan(np.asarray(vgg, dtype=float)).any() or np.isnan(np.asarray(gan, dtype=float)).any():
+        return np.nan, np.nan
     cells = rf.design.cells
     L = np.zeros(rf.design.n_cells)
     L[np.flatnonzero(np.all(cells == np.array(gan), axis=1))] = 1.0
     L[np.flatnonzero(np.all(cells == np.array(vgg), axis=1))] = -1.0
-    c = rf.fit.contrasts(L[None, :])
+    c = rf.contrasts(L[None, :])
     F = float(c["t"][0] ** 2)
     return F, float(special.fdtrc(1, c["df"][0], F))
 
@@ -122,6 +143,7 @@ def table1(
     selection: str = "all",
     seed: int = 2024,
     layout: Layout | None = None,
+    allow_missing_networks: bool = False,
 ) -> pd.DataFrame:
     """Table 1: winners per group and the F test of each response between them.
 
@@ -133,6 +155,7 @@ def table1(
     selection : "all" (pick and test on all images) or "split_half".
     seed : seed of the split-half permutation.
     layout : ``advmri.stats.design.table_layout(table)``, when already computed.
+    allow_missing_networks : accept an incomplete grid (see the module docstring).
 
     Returns
     -------
@@ -148,11 +171,19 @@ def table1(
     layout = table_layout(table) if layout is None else layout
     if selection == "all":
         pick_samples = test_samples = test_rows = None
-        pick_fit = fits.get("ge") or fit_response(table, "ge", layout=layout)
+        pick_fit = fits.get("ge") or fit_response(
+            table, "ge", layout=layout, allow_missing_networks=allow_missing_networks
+        )
         test_fits = fits
     else:
         pick_samples, test_samples = split_samples(table, seed)
-        pick_fit = fit_response(table, "ge", samples=pick_samples, layout=layout)
+        pick_fit = fit_response(
+            table,
+            "ge",
+            samples=pick_samples,
+            layout=layout,
+            allow_missing_networks=allow_missing_networks,
+        )
         test_fits = {}
         test_rows = np.isin(layout.samples, test_samples)[layout.sample]
     winners = select_winners(pick_fit)
@@ -160,7 +191,11 @@ def table1(
     for response in RESPONSES:
         if test == "pooled" and len(winners):
             rf = test_fits.get(response) or fit_response(
-                table, response, samples=test_samples, layout=layout
+                table,
+                response,
+                samples=test_samples,
+                layout=layout,
+                allow_missing_networks=allow_missing_networks,
             )
         elif test == "paired":
             y = response_values(table, response)
@@ -185,6 +220,12 @@ def _fmt(value: float, kind: str) -> str:
     if kind == "p":
         return "< 0.001" if value < 0.001 else f"{value:.3f}"
     return f"{value:.2f}"
+
+
+def _network(lr: float, w_adv: float) -> str:
+    if not (np.isfinite(lr) and np.isfinite(w_adv)):
+        return "none in the statistics (left out)"
+    return f"{lr:g}, {w_adv:g}"
 
 
 def table1_markdown(t1: pd.DataFrame, test: str, selection: str, seed: int) -> str:
@@ -219,13 +260,24 @@ def table1_markdown(t1: pd.DataFrame, test: str, selection: str, seed: int) -> s
             row.level,
             f"{row.w_per:g}",
             "either" if not np.isfinite(row.lr) else f"{row.lr:g}",
-            f"{row.vgg_lr:g}, {row.vgg_w_adv:g}",
-            f"{row.gan_lr:g}, {row.gan_w_adv:g}",
+            _network(row.vgg_lr, row.vgg_w_adv),
+            _network(row.gan_lr, row.gan_w_adv),
         ]
         for r in RESPONSES:
             F, p = getattr(row, f"{r}_F"), getattr(row, f"{r}_p")
             cells.append(f"{_fmt(F, 'F')} ({_fmt(p, 'p')})")
         lines.append("| " + " | ".join(cells) + " |")
+    notes = (
+        t1["note"].astype(object).fillna("").astype(str)
+        if "note" in t1.columns
+        else pd.Series([], dtype=str)
+    )
+    if (notes != "").any():
+        lines.append("")
+        lines.append(
+            "Rows without a test: their VGG or VGG+GAN network was left out of the statistics "
+            "(e.g. `stats.exclude: diverged`); winners are chosen among the networks present."
+        )
     if t1.empty:
         lines.append("")
         lines.append("No rows: the grid needs both W_adv = 0 and W_adv > 0 networks.")
