@@ -473,7 +473,7 @@ def build_report(
     logger.info("read %d evaluation rows from %d files", len(evals), len(eval_csvs))
     reference_tables = {label: read_table(path, EVAL_COLUMNS) for label, path in references.items()}
     health, excluded = None, []
-    divergence_ratio = float(stats_cfg.get("divergence_ratio", 3.0))
+    divergence_ratio = float(stats_cfg.get("divergence_ratio", 2.0))
     if train_logs is not None and pretrain_log is not None:
         logs = {name: read_train_log(path) for name, path in train_logs.items()}
         if "LQ input" not in reference_tables:
@@ -584,7 +584,7 @@ def _blocks(
     health: pd.DataFrame | None = None,
     excluded: Sequence[str] = (),
     curves: Path | None = None,
-    divergence_ratio: float = 3.0,
+    divergence_ratio: float = 2.0,
 ) -> list[Block]:
     """The report's content, in reading order."""
     blocks: list[Block] = []

@@ -105,7 +105,7 @@ def classify_training(
     pretrain_log: pd.DataFrame,
     evals: pd.DataFrame,
     lq_reference: pd.DataFrame,
-    divergence_ratio: float = 3.0,
+    divergence_ratio: float = 2.0,
 ) -> pd.DataFrame:
     """One status per network of the grid, with the numbers behind it.
 
