@@ -77,6 +77,7 @@ TINY_TRAINING = {
     "finetune": {"epochs": 1, "batch_size": 4, "checkpoint_every": 1},
     "grid": {"w_per": [1.0], "w_adv": [0, 0.1], "lr": [0.001]},
     "compute": {"device": "cpu"},
+    "stats": {"figures": {"w_per": 1.0, "lr": 0.001}},  # the grid's only levels
 }
 
 #: The data stage's outputs (rules synthesize and split), as the contract names them.

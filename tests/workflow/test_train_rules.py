@@ -85,7 +85,9 @@ def write_config(work: Path, name: str, *overrides: dict) -> list[str]:
 
 
 @pytest.mark.slow
-def test_tiny_grid_trains_and_a_changed_cell_override_reruns_that_cell_alone(tmp_path):
+def test_tiny_grid_trains_a_changed_cell_override_reruns_that_cell_alone_and_the_report_builds(
+    tmp_path,
+):
     work = workflow_copy(tmp_path)
     config = write_config(work, "tiny", TINY_STUDY, TINY_TRAINING)
     snakemake(work, "train", *config)
@@ -108,6 +110,17 @@ def test_tiny_grid_trains_and_a_changed_cell_override_reruns_that_cell_alone(tmp
     output = snakemake(work, "train", "-n", *write_config(work, "changed", TINY_STUDY, changed))
     assert planned_jobs(output) == {"finetune": 1, "train": 1}
     assert planned_cells(output) == {"wper1_wadv0.1_lr0.001"}
+
+    # the rest of the study on the trained networks, every rule to the report
+    snakemake(work, *config)
+    report = work / "results/report"
+    assert "## Training health" in (report / "report.md").read_text()
+    health = pd.read_csv(report / "stats/training_health.csv")
+    assert sorted(health["network"]) == ["wper1_wadv0.1_lr0.001", "wper1_wadv0_lr0.001"]
+    assert (report / "figures/training_curves.png").is_file()
+    truth = pd.read_csv(work / "results/reference/hq.csv")
+    assert (truth["mie"] == 0).all() and (truth["ssim"] == 1).all()
+    assert set(truth.columns) == set(pd.read_csv(work / "results/reference/lq.csv").columns)
 
 
 @pytest.mark.slow
