@@ -191,6 +191,22 @@ def logs_with_diverged(study, folder, diverged: str):
     return logs, pretrain
 
 
+def build_into(out, study, stats_dir, config=None, **options):
+    """``build_report`` on the simulated study's files, writing the report into ``out``."""
+    return build_report(
+        study.eval_csvs,
+        references=study.references,
+        examples=study.examples,
+        dataset=study.dataset,
+        config=config or study.config,
+        html_path=out / "report.html",
+        md_path=out / "report.md",
+        stats_dir=stats_dir,
+        figures_dir=out / "figures",
+        **options,
+    )
+
+
 @pytest.fixture
 def study_with_logs(study, tmp_path):
     """The simulated study's networks with train logs; the (1, 0.5, 0.01) network diverged."""
@@ -201,16 +217,10 @@ def test_report_shows_training_health_and_flags_the_diverged_network(study_with_
     study, logs, pretrain = study_with_logs
     out = tmp_path / "report"
     stats_dir = shutil.copytree(study.stats_dir, tmp_path / "stats")  # the fixture is shared
-    build_report(
-        study.eval_csvs,
-        references=study.references,
-        examples=study.examples,
-        dataset=study.dataset,
-        config=study.config,
-        html_path=out / "report.html",
-        md_path=out / "report.md",
-        stats_dir=stats_dir,
-        figures_dir=out / "figures",
+    build_into(
+        out,
+        study,
+        stats_dir,
         compute_statistics=False,
         train_logs=logs,
         pretrain_log=pretrain,
@@ -237,16 +247,11 @@ def test_excluding_the_diverged_network_leaves_its_cell_out_of_the_statistics(
     study, logs, pretrain = study_with_logs
     out = tmp_path / "report"
     config = {**study.config, "stats": {**study.config["stats"], "exclude": "diverged"}}
-    build_report(
-        study.eval_csvs,
-        references=study.references,
-        examples=study.examples,
-        dataset=study.dataset,
+    build_into(
+        out,
+        study,
+        out / "stats",
         config=config,
-        html_path=out / "report.html",
-        md_path=out / "report.md",
-        stats_dir=out / "stats",
-        figures_dir=out / "figures",
         compute_statistics=True,
         train_logs=logs,
         pretrain_log=pretrain,
@@ -272,16 +277,11 @@ def test_a_diverged_vgg_network_leaves_its_table1_row_untested_and_the_report_bu
     config = {**study.config, "stats": {**study.config["stats"], "exclude": "diverged"}}
     # Figure 4/5 at W_per 1 and LR 0.01 both draw the excluded network's (NaN) means
     config["stats"]["figures"] = {"w_per": 1.0, "lr": 0.01}
-    build_report(
-        study.eval_csvs,
-        references=study.references,
-        examples=study.examples,
-        dataset=study.dataset,
+    build_into(
+        out,
+        study,
+        out / "stats",
         config=config,
-        html_path=out / "report.html",
-        md_path=out / "report.md",
-        stats_dir=out / "stats",
-        figures_dir=out / "figures",
         compute_statistics=True,
         train_logs=logs,
         pretrain_log=pretrain,
