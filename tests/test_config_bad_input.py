@@ -78,8 +78,8 @@ CASES = [
     (
         {"finetune": {"cell_overrides": {"wper9_wadv7_lr0.01": {"epochs": 600}}}},
         "config: finetune.cell_overrides.wper9_wadv7_lr0.01 is not a cell of the grid "
-        "(grid.w_per = [0.5, 0.7, 1, 1.2, 1.5, 2] has no 9; grid.w_adv = [0, 0.0001, 0.0005, "
-        "0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 1, 1.2, 1.5, 2, 3] has no 7); "
+        "(grid.w_per = [0.5, 0.7, 1, 1.2, 1.5, 2] has no 9; grid.w_adv = [0, 0.0001, 0.001, "
+        "0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 1, 1.2, 1.5, 2, 3] has no 7); "
         "the override would be ignored",
     ),
 ]

@@ -28,7 +28,13 @@ N, H, W = 8, 16, 16
 VGG, GAN = Cell(1.0, 0.0, 0.01), Cell(1.0, 0.1, 0.01)
 RERUN = "rerun the synthesize rule (snakemake --forcerun synthesize)"
 METRICS = {
-    "sharpness": {"segment_length_px": 5.0, "samples_per_segment": 21, "interpolation_order": 3},
+    "sharpness": {
+        "segment_length_px": 5.0,
+        "samples_per_segment": 21,
+        "interpolation_order": 3,
+        "method": "robust",
+        "min_profiles": 4,
+    },
     "ssim_max_window": 7,
     "batch_size": 4,
     "example_samples": 0,

@@ -63,7 +63,7 @@ TINY = (
     copy.deepcopy(TINY_STUDY)
     | copy.deepcopy(TINY_TRAINING)
     | {
-        "metrics": {"example_samples": 2},
+        "metrics": TINY_TRAINING["metrics"] | {"example_samples": 2},
         "resources": {
             "synthesize": {"cpus": 1, "mem_mb": 1500, "runtime": 5, "gpu": 0},
             "split": {"cpus": 1, "mem_mb": 500, "runtime": 5, "gpu": 0},

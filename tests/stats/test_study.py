@@ -124,11 +124,18 @@ def test_cli_reports_a_missing_file_in_one_line(tmp_path, capsys):
     assert len(err) == 1 and "does not exist" in err[0]
 
 
-def test_a_network_with_no_usable_value_is_named():
+def test_a_network_with_no_usable_value_is_named_and_left_out_of_that_response_only(caplog):
     table = simulate_eval_table(SMALL_GRID, n_images=6, seed=0)
     table.loc[(table["w_adv"] == 3.0) & (table["lr"] == 0.01) & (table["w_per"] == 1.0), "mie"] = (
         0.0
     )
-    with pytest.raises(DataError, match="lr=0.01 w_per=1 w_adv=3 has no usable mie"):
+    with caplog.at_level("WARNING", logger="advmri"):
+        mie = fit_response(table, "mie")
+    assert "no usable value for network(s) lr=0.01 w_per=1 w_adv=3" in caplog.text
+    assert mie.design.present.size == mie.design.n_cells - 1
+    assert np.isnan(mie.cell_means).sum() == 1
+    ge = fit_response(table, "ge")
+    assert ge.design.present is None and np.isfinite(ge.fit.beta).all()
+    table["mie"] = 0.0  # no network left: a one-line error naming the response
+    with pytest.raises(DataError, match="stats: mie has a usable value in 0 network"):
         fit_response(table, "mie")
-    assert np.isfinite(fit_response(table, "ge").fit.beta).all()

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from advmri.errors import DataError
+from advmri.logs import logger
 
 #: Factors of the model, in the order used for cells and contrasts.
 FACTORS: tuple[str, ...] = ("lr", "w_per", "w_adv")
@@ -572,13 +573,30 @@ def build_design(
         keep &= np.isin(layout.samples, np.asarray(list(samples)))[layout.sample]
     cell = layout.cell[keep]
     counts = np.bincount(cell, minlength=grid.shape[0])
-    unusable = (counts == 0) if in_table is None else (counts == 0) & in_table
+    present_mask = np.ones(grid.shape[0], dtype=bool) if in_table is None else in_table.copy()
+    unusable = (counts == 0) & present_mask
     if np.any(unusable):
-        empty = grid[np.flatnonzero(unusable)[0]]
-        raise DataError(
-            f"stats: network lr={empty[0]:g} w_per={empty[1]:g} w_adv={empty[2]:g} has no usable "
-            f"{response} value (all NaN or non-positive under the log); check its evaluation CSV"
+        # every value of this response is legitimately missing for these networks (the strict
+        # reader accepted each NaN only with its reason, counted in missing.csv): this response's
+        # model is fitted without them, as for networks left out of the statistics
+        names = ", ".join(
+            f"lr={c[0]:g} w_per={c[1]:g} w_adv={c[2]:g}" for c in grid[np.flatnonzero(unusable)]
         )
+        logger.warning(
+            "stats: %s: no usable value for network(s) %s (all NaN with a recorded reason, or "
+            "non-positive under the log); %s is fitted without them",
+            response,
+            names,
+            response,
+        )
+        present_mask &= ~unusable
+        if np.count_nonzero(present_mask) < 2:
+            raise DataError(
+                f"stats: {response} has a usable value in {np.count_nonzero(present_mask)} "
+                "network(s) only (all NaN with a recorded reason, or non-positive under the log; "
+                "see the evaluation CSVs' reason columns); the model compares networks and needs "
+                "at least two"
+            )
     # images left without any row are dropped and the rest renumbered, in ascending id order
     sample_all = layout.sample[keep]
     used = np.bincount(sample_all, minlength=layout.samples.size) > 0
@@ -590,5 +608,5 @@ def build_design(
         levels=levels,
         cells=grid,
         samples=layout.samples[used],
-        present=None if in_table is None else np.flatnonzero(in_table),
+        present=None if present_mask.all() else np.flatnonzero(present_mask),
     )
