@@ -35,10 +35,13 @@ def check_slurm_run(workflow):
         if not job.is_local
     ]
     sbatch = shutil.which("sbatch")
-    problem = slurm_problem(jobs, sbatch, None)
+    # rule -> keys its set-resources give it (a placeholder there needs --set-resources)
+    overwritten = workflow.resource_settings.overwrite_resources or {}
+    set_resources = {rule: set(keys) for rule, keys in overwritten.items()}
+    problem = slurm_problem(jobs, sbatch, None, set_resources)
     if problem is None:
         try:
-            problem = slurm_problem(jobs, sbatch, read_partitions())
+            problem = slurm_problem(jobs, sbatch, read_partitions(), set_resources)
         except ClusterError as error:
             problem = str(error)
     if problem:

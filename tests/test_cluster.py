@@ -141,3 +141,12 @@ def test_slurm_profile_plans_jobs_with_its_resources(tmp_path):
         assert setting in synthesize, synthesize
     for setting in ("cpus_per_task=2", "mem_mb=16000", "runtime=120"):
         assert setting in synthesize, synthesize
+
+
+def test_placeholder_given_by_set_resources_names_the_set_resources_key():
+    job = dict(GOOD, slurm_partition="<gpu_partition>")
+    problem = slurm_problem([("finetune", job)], "sbatch", None, {"finetune": {"slurm_partition"}})
+    assert problem.startswith("slurm: slurm_partition is still the placeholder <gpu_partition>")
+    assert "set set-resources: finetune: slurm_partition in profiles/slurm/config.yaml" in problem
+    assert "--set-resources finetune:slurm_partition=NAME" in problem
+    assert "--default-resources" not in problem

@@ -150,8 +150,11 @@ def _gpus(resources: Mapping[str, object]) -> int:
     return 0
 
 
-def _setting_problem(key: str, value: object, rule: str) -> str | None:
-    hint = f"set default-resources: {key} in {PROFILE} (or pass --default-resources {key}=NAME)"
+def _setting_problem(key: str, value: object, rule: str, per_rule: bool = False) -> str | None:
+    if per_rule:  # set-resources wins over any --default-resources: name the key that fixes it
+        hint = f"set set-resources: {rule}: {key} in {PROFILE} (or pass --set-resources {rule}:{key}=NAME)"
+    else:
+        hint = f"set default-resources: {key} in {PROFILE} (or pass --default-resources {key}=NAME)"
     if value is None:
         meaning = "no account" if key == "slurm_account" else "the cluster's default partition"
         return f"slurm: {key} is not set (rule {rule}); {hint}; an empty '' means {meaning}"
@@ -164,6 +167,7 @@ def slurm_problem(
     jobs: Iterable[tuple[str, Mapping[str, object]]],
     sbatch: str | None,
     partitions: Mapping[str, Partition] | None,
+    set_resources: Mapping[str, Iterable[str]] | None = None,
 ) -> str | None:
     """The first reason the jobs cannot be submitted to SLURM as configured, or None.
 
@@ -173,6 +177,8 @@ def slurm_problem(
     sbatch : path of ``sbatch`` (``shutil.which("sbatch")``), None when it is not on PATH.
     partitions : the cluster's partitions (:func:`read_partitions`); None skips the checks that
         need them.
+    set_resources : rule -> resource keys the profile's ``set-resources`` gives it; a placeholder
+        there is named with that key (``--default-resources`` cannot override it).
 
     Returns
     -------
@@ -189,7 +195,8 @@ def slurm_problem(
         )
     for rule, resources in jobs:
         for key in ("slurm_account", "slurm_partition"):
-            problem = _setting_problem(key, resources.get(key), rule)
+            per_rule = key in (set_resources or {}).get(rule, ())
+            problem = _setting_problem(key, resources.get(key), rule, per_rule)
             if problem:
                 return problem
         if partitions is None:
