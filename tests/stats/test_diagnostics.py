@@ -65,3 +65,10 @@ def test_background_plot_is_written_and_its_failure_is_raised(tmp_path):
         with BackgroundPlot(tmp_path / "never.png"):
             raise ValueError("bad input")
     assert not (tmp_path / "never.png").exists()
+
+
+def test_spearman_of_a_perfect_rank_agreement_is_rho_1_and_p_0_as_scipy():
+    # 2 networks x 2 images leave 4 residuals; a monotone pair must not divide by zero
+    x, y = np.array([1.0, 2.0, 3.0, 4.0]), np.array([2.0, 3.0, 5.0, 9.0])
+    assert spearman(x, y) == (1.0, 0.0) == tuple(map(float, sps.spearmanr(x, y)))
+    assert spearman(x, -y) == (-1.0, 0.0)

@@ -120,8 +120,11 @@ def spearman(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         return np.nan, np.nan
     rho = float(np.clip(np.sum(rx * ry) / denom, -1.0, 1.0))
     df = x.size - 2
+    if df < 1:
+        return rho, np.nan
+    # |rho| = 1 (e.g. 2 networks x 2 images) gives t = +-inf and p = 0, as scipy does
     with np.errstate(divide="ignore"):
-        t = rho * np.sqrt(df / ((1.0 - rho) * (1.0 + rho)))
+        t = rho * np.sqrt(np.float64(df) / ((1.0 - rho) * (1.0 + rho)))
     return rho, float(2 * special.stdtr(df, -abs(t)))
 
 
