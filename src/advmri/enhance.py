@@ -58,7 +58,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -72,7 +71,6 @@ import yaml
 from nibabel.filebasedimages import ImageFileError
 from nibabel.orientations import apply_orientation, ornt_transform
 from nibabel.spatialimages import HeaderDataError
-from tqdm import tqdm
 
 from advmri.data.geometry import (
     GRID_SHAPE,
@@ -85,8 +83,8 @@ from advmri.data.geometry import (
     ras_frame,
 )
 from advmri.data.kspace import band_shape, normalize_unit, truncate_kspace, upsample_nearest
-from advmri.errors import AdvmriError, DataError
-from advmri.models import RANDOM_FLAG, UNet, load_generator
+from advmri.errors import AdvmriError, ConfigError, DataError
+from advmri.models import RANDOM_FLAG, UNet, inference, load_generator
 from advmri.models.io import NonFiniteWeightsError
 
 #: Percentiles of the intensity limits: low over all finite voxels, high over the non-zero ones.
@@ -340,16 +338,12 @@ def grid_to_volume(
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` (CUDA when available, else CPU), ``cpu`` or ``cuda``; EnhanceError for CUDA absent."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cpu":
-        return torch.device("cpu")
-    if name == "cuda":
-        if not torch.cuda.is_available():
-            raise EnhanceError("--device cuda: no CUDA device is available; use --device cpu")
-        return torch.device("cuda")
-    raise EnhanceError(f"device {name!r} is not one of auto, cpu, cuda")
+    """``--device``: ``auto`` (CUDA when available, else CPU), ``cpu`` or ``cuda``
+    (:func:`advmri.models.inference.resolve_device`); EnhanceError for CUDA absent."""
+    try:
+        return inference.resolve_device(name, "--device")
+    except ConfigError as error:
+        raise EnhanceError(str(error)) from error
 
 
 def check_network(generator: torch.nn.Module, name: str = "the network") -> None:
@@ -448,10 +442,10 @@ def enhance_slices(
 ) -> np.ndarray:
     """Run ``generator`` over ``(N, 208, 176)`` grid slices in batches; float32, same shape.
 
-    The slices go to the generator's device in fixed-order batches, under
-    ``torch.inference_mode`` and, for the call, cuDNN's deterministic algorithms without
-    autotuning (as :func:`advmri.metrics.evaluate.enhance`), so a scan gives one result on a
-    given device. ``progress`` shows a tqdm bar, only when stderr is a terminal.
+    The slices go to the generator's device in fixed-order batches
+    (:func:`advmri.models.inference.run_network`: ``torch.inference_mode``, cuDNN's deterministic
+    algorithms without autotuning), so a scan gives one result on a given device. ``progress``
+    shows a tqdm bar, only when stderr is a terminal.
 
     Raises
     ------
@@ -462,30 +456,10 @@ def enhance_slices(
     if int(batch_size) != batch_size or batch_size < 1:
         raise EnhanceError(f"--batch-size {batch_size!r} must be an integer >= 1")
     check_network(generator)
-    batch_size = int(batch_size)
-    device = next(generator.parameters()).device
-    generator.eval()
-    out = np.empty(slices.shape, dtype=np.float32)
-    previous = torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark
-    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
-    bar = tqdm(
-        total=len(slices),
-        desc="enhance",
-        unit="slice",
-        disable=not (progress and sys.stderr.isatty()),
-        file=sys.stderr,
+    out = inference.run_network(
+        generator, slices, int(batch_size), progress="enhance" if progress else None
     )
-    try:
-        with torch.inference_mode():
-            for start in range(0, len(slices), batch_size):
-                batch = torch.from_numpy(np.ascontiguousarray(slices[start : start + batch_size]))
-                result = generator(batch.to(device=device, dtype=torch.float32).unsqueeze(1))
-                out[start : start + len(batch)] = result[:, 0].float().cpu().numpy()
-                bar.update(len(batch))
-    finally:
-        bar.close()
-        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = previous
-    bad = np.flatnonzero(~np.isfinite(out).all(axis=(1, 2)))
+    bad = inference.nonfinite_images(out)
     if bad.size:
         raise EnhanceError(
             f"{name} gave NaN or infinite values on {bad.size} of {len(out)} axial slices (the "

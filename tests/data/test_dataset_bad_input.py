@@ -1,7 +1,7 @@
 """Every bad dataset file we know of, and the one line each stage that reads it now stops with.
 
 Training (:func:`advmri.train.load_training_data`), evaluation
-(:func:`advmri.metrics.evaluate.load_test_set`, used by ``evaluate`` and ``evaluate_reference``) and
+(:func:`advmri.evaluation.load_test_set`, used by ``evaluate`` and ``evaluate_reference``) and
 the report's example figures (:func:`advmri.report.examples.example_images`) read the dataset
 through one checked loader, :func:`advmri.data.dataset.read_dataset`, so each case is shown for the
 loader and for the three stages. Before, a NaN in a test image gave an empty metrics row
@@ -18,8 +18,8 @@ import pytest
 from advmri.data.dataset import read_dataset, write_dataset
 from advmri.data.synthesis import Dataset
 from advmri.errors import DataError
+from advmri.evaluation import evaluate_lq, load_test_set
 from advmri.grid import Cell
-from advmri.metrics.evaluate import evaluate_lq, load_test_set
 from advmri.report.examples import example_images
 from advmri.train import load_training_data
 

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
+from advmri.evaluation import evaluate_network
 from advmri.logs import log_to
-from advmri.metrics.evaluate import evaluate_network
 
 with log_to(snakemake.log[0]):
     table = evaluate_network(

@@ -3,8 +3,8 @@ generator (rule `evaluate_reference`)."""
 
 from pathlib import Path
 
+from advmri.evaluation import evaluate_lq, evaluate_network, evaluate_truth
 from advmri.logs import log_to
-from advmri.metrics.evaluate import evaluate_lq, evaluate_network, evaluate_truth
 
 with log_to(snakemake.log[0]):
     dataset_dir = Path(snakemake.input.hq).parent

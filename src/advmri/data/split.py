@@ -42,9 +42,36 @@ def split_subjects(
     return pd.DataFrame({"subject": unique, "split": labels})
 
 
-def samples_in_split(samples: pd.DataFrame, split: pd.DataFrame, name: str) -> np.ndarray:
-    """Row indices (``sample`` column) of the samples whose subject is in split ``name``."""
-    if name not in SPLITS:
-        raise ValueError(f"unknown split {name!r}; expected one of {SPLITS}")
-    subjects = set(split.loc[split["split"] == name, "subject"])
-    return samples.loc[samples["subject"].isin(subjects), "sample"].to_numpy()
+def split_indices(samples: pd.DataFrame, split: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Sample indices (``samples.sample``, ascending) of each split; a sample's split is its
+    subject's.
+
+    Parameters
+    ----------
+    samples : DataFrame
+        ``samples.csv``: at least ``sample`` and ``subject``.
+    split : DataFrame
+        ``split.csv``: ``subject, split`` (:func:`split_subjects`).
+
+    Returns
+    -------
+    dict
+        ``{"train": ..., "val": ..., "test": ...}``, int arrays (empty for a split without
+        samples).
+
+    Raises
+    ------
+    DataError
+        A subject of ``samples`` is missing from ``split``, or a split name is unknown.
+    """
+    subject_split = dict(zip(split["subject"].astype(str), split["split"], strict=True))
+    subjects = samples["subject"].astype(str)
+    missing = sorted(set(subjects) - set(subject_split))
+    if missing:
+        raise DataError(f"split.csv has no row for subject {missing[0]} of samples.csv")
+    unknown = sorted(set(subject_split.values()) - set(SPLITS))
+    if unknown:
+        raise DataError(f"split.csv: unknown split {unknown[0]!r} (train, val or test)")
+    labels = subjects.map(subject_split).to_numpy()
+    rows = samples["sample"].to_numpy()
+    return {name: np.sort(rows[labels == name]) for name in SPLITS}

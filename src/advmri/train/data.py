@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 
 from advmri.data.dataset import read_dataset
+from advmri.data.split import split_indices
 from advmri.errors import DataError
 
 
@@ -25,27 +26,6 @@ class TrainingData:
     @property
     def image_size(self) -> tuple[int, int]:
         return int(self.train_lq.shape[-2]), int(self.train_lq.shape[-1])
-
-
-def split_indices(samples: pd.DataFrame, split: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Row indices (``samples.sample``) of each split; a sample's split is its subject's.
-
-    Raises
-    ------
-    DataError
-        A subject of ``samples`` is missing from ``split``, or a split name is unknown.
-    """
-    subject_split = dict(zip(split["subject"].astype(str), split["split"], strict=True))
-    subjects = samples["subject"].astype(str)
-    missing = sorted(set(subjects) - set(subject_split))
-    if missing:
-        raise DataError(f"split.csv has no row for subject {missing[0]} of samples.csv")
-    unknown = sorted(set(subject_split.values()) - {"train", "val", "test"})
-    if unknown:
-        raise DataError(f"split.csv: unknown split {unknown[0]!r} (train, val or test)")
-    labels = subjects.map(subject_split).to_numpy()
-    rows = samples["sample"].to_numpy()
-    return {name: np.sort(rows[labels == name]) for name in ("train", "val", "test")}
 
 
 def load_training_data(
