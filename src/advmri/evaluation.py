@@ -9,15 +9,15 @@ functions of :mod:`advmri.metrics.evaluate`. Used by the rules ``evaluate`` and
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from advmri.data.dataset import read_dataset
-from advmri.data.split import split_indices
+from advmri.data.dataset import DatasetFiles, take_samples
+from advmri.data.split import rows_of_split
+from advmri.data.synthesis import Dataset
 from advmri.errors import DataError
 from advmri.logs import logger
 from advmri.metrics.evaluate import (
@@ -31,56 +31,41 @@ from advmri.models import load_generator
 from advmri.models.inference import nonfinite_images, resolve_device, run_network
 
 
-@dataclass(frozen=True)
-class TestSet:
-    """The test split of the dataset, in ``sample`` order.
+def dataset_files(dataset: DatasetFiles | str | Path) -> DatasetFiles:
+    """``dataset`` as the four contract files: a folder stands for the synthesize rule's
+    ``hq.npy``, ``lq.npy``, ``lesion.npy`` and ``samples.csv`` in it."""
+    return dataset if isinstance(dataset, DatasetFiles) else DatasetFiles.in_folder(dataset)
 
-    Attributes
+
+def load_test_set(dataset: DatasetFiles | str | Path, split_csv: str | Path) -> Dataset:
+    """The test samples of the dataset according to ``split_csv``, in ``sample`` order.
+
+    Parameters
     ----------
-    samples : DataFrame
-        The test rows of ``samples.csv`` (index reset), sorted by ``sample``.
-    lq, hq : (n, H, W) float32
-        Network input and ground truth.
-    lesion : (n, H, W) bool
-        Lesion masks.
-    """
+    dataset : DatasetFiles or path
+        The contract files (a rule's declared inputs), or the folder holding them; ``lesion``
+        is required.
+    split_csv : path
+        ``split.csv``.
 
-    samples: pd.DataFrame
-    lq: np.ndarray
-    hq: np.ndarray
-    lesion: np.ndarray
-
-
-def load_test_set(dataset_dir: str | Path, split_csv: str | Path) -> TestSet:
-    """Read the test samples of ``dataset_dir`` (``hq.npy``, ``lq.npy``, ``lesion.npy``,
-    ``samples.csv``) according to ``split_csv``; only the test rows are loaded into memory.
+    Returns
+    -------
+    Dataset
+        Only the test rows, loaded into memory: ``lq``, ``hq`` float32 and ``lesion`` bool
+        (n, H, W) stacks, ``samples`` their rows of ``samples.csv`` (index reset).
 
     Raises
     ------
     DataError
         Anything :func:`advmri.data.dataset.read_dataset` refuses (a missing, truncated or
-        corrupt file, NaN in an image, naming the file and sample), or an empty test split.
+        corrupt file, NaN in an image, naming the file and sample) or
+        :func:`advmri.data.split.rows_of_split` (an unusable split table, an empty test split).
     """
-    dataset_dir = Path(dataset_dir)
-    dataset = read_dataset(
-        **{name: dataset_dir / f"{name}.npy" for name in ("hq", "lq", "lesion")},
-        samples=dataset_dir / "samples.csv",
-        columns=("sample", "subject", *BBOX_COLUMNS),
-    )
-    arrays = {"hq": dataset.hq, "lq": dataset.lq, "lesion": dataset.lesion}
-    samples = dataset.samples
-    if not Path(split_csv).is_file():
-        raise DataError(f"{split_csv} does not exist; run the dataset and split rules first")
-    test_rows = split_indices(samples, pd.read_csv(split_csv))["test"]
-    if test_rows.size == 0:
-        raise DataError(f"{split_csv} puts no subject in the test split; nothing to evaluate")
-    table = samples.set_index("sample", drop=False).loc[test_rows].reset_index(drop=True)
-    return TestSet(
-        samples=table,
-        lq=np.asarray(arrays["lq"][test_rows], dtype=np.float32),
-        hq=np.asarray(arrays["hq"][test_rows], dtype=np.float32),
-        lesion=np.asarray(arrays["lesion"][test_rows], dtype=bool),
-    )
+    files = dataset_files(dataset)
+    if files.lesion is None:
+        raise ValueError("evaluation needs the lesion masks: DatasetFiles.lesion is None")
+    whole = files.read(columns=("sample", "subject", *BBOX_COLUMNS))
+    return take_samples(whole, rows_of_split(whole.samples, split_csv, "test", "evaluate"))
 
 
 def cell_of(metadata: dict) -> dict[str, float]:
@@ -110,7 +95,7 @@ def save_examples(path: str | Path, samples: np.ndarray, enhanced: np.ndarray) -
 
 def evaluate_network(
     network_path: str | Path,
-    dataset_dir: str | Path,
+    dataset: DatasetFiles | str | Path,
     split_csv: str | Path,
     settings: dict,
     device: str = "cpu",
@@ -123,8 +108,8 @@ def evaluate_network(
     ----------
     network_path : path
         A ``generator.pt`` written by :func:`advmri.models.save_generator`.
-    dataset_dir : path
-        Folder with ``hq.npy``, ``lq.npy``, ``lesion.npy``, ``samples.csv``.
+    dataset : DatasetFiles or path
+        ``hq.npy``, ``lq.npy``, ``lesion.npy``, ``samples.csv`` (:func:`load_test_set`).
     split_csv : path
         ``split.csv`` (subject, split).
     settings : dict
@@ -148,7 +133,7 @@ def evaluate_network(
         torch.set_num_threads(int(threads))
     torch_device = resolve_device(device)
     model, metadata = load_generator(network_path, torch_device)
-    test = load_test_set(dataset_dir, split_csv)
+    test = load_test_set(dataset, split_csv)
     started = time.perf_counter()
     enhanced = run_network(model, test.lq, cfg.batch_size, torch_device)
     bad = nonfinite_images(enhanced)
@@ -176,15 +161,19 @@ def evaluate_network(
     return out
 
 
-def evaluate_lq(dataset_dir: str | Path, split_csv: str | Path, settings: dict) -> pd.DataFrame:
+def evaluate_lq(
+    dataset: DatasetFiles | str | Path, split_csv: str | Path, settings: dict
+) -> pd.DataFrame:
     """Reference evaluation of the LQ network input itself (no network) on the test split.
 
     Same columns as :func:`evaluate_network`, with ``w_per, w_adv, lr`` NaN.
     """
-    return _evaluate_reference_images("lq", dataset_dir, split_csv, settings)
+    return _evaluate_reference_images("lq", dataset, split_csv, settings)
 
 
-def evaluate_truth(dataset_dir: str | Path, split_csv: str | Path, settings: dict) -> pd.DataFrame:
+def evaluate_truth(
+    dataset: DatasetFiles | str | Path, split_csv: str | Path, settings: dict
+) -> pd.DataFrame:
     """Reference evaluation of the HQ ground truth against itself on the test split.
 
     GE, ECE and MIE are 0 and SSIM is 1 by definition (NaN where the metric itself is undefined,
@@ -193,15 +182,15 @@ def evaluate_truth(dataset_dir: str | Path, split_csv: str | Path, settings: dic
     "sharper than the truth" or only "sharper than the input". Same columns as
     :func:`evaluate_network`, with ``w_per, w_adv, lr`` NaN.
     """
-    return _evaluate_reference_images("hq", dataset_dir, split_csv, settings)
+    return _evaluate_reference_images("hq", dataset, split_csv, settings)
 
 
 def _evaluate_reference_images(
-    which: str, dataset_dir: str | Path, split_csv: str | Path, settings: dict
+    which: str, dataset: DatasetFiles | str | Path, split_csv: str | Path, settings: dict
 ) -> pd.DataFrame:
     """Evaluate the test split's ``lq`` or ``hq`` images themselves (no network)."""
     cfg = MetricSettings.from_config(settings)
-    test = load_test_set(dataset_dir, split_csv)
+    test = load_test_set(dataset, split_csv)
     images, label = (test.lq, "LQ input") if which == "lq" else (test.hq, "HQ truth")
     table = evaluate_arrays(images, test.hq, test.lesion, test.samples, cfg, label)
     out = _with_cell(table, dict.fromkeys(CELL_COLUMNS, np.nan))
