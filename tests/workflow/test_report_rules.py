@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from test_train_rules import planned_jobs, snakemake, workflow_copy, write_config
 
 from fabricate import TINY_STUDY, TINY_TRAINING
-from test_train_rules import planned_jobs, snakemake, workflow_copy, write_config
 
 #: A tiny study with two LRs, so that Figure 5's LR can move to another level of the grid.
 TOUCHED_STUDY = TINY_TRAINING | {
@@ -65,4 +65,3 @@ def test_resources_and_speed_edits_plan_nothing_a_statistics_edit_stats_and_repo
         output = snakemake(work, "-n", *config, *write_config(work, name, edit)[2:])
         plans[kind] = planned_jobs(output)
     assert plans == {kind: expected for kind, (_, expected) in EDITS.items()}
-
