@@ -86,7 +86,9 @@ def read_manifest(path: str | Path) -> list[ManifestRow]:
     table.columns = [str(c).strip() for c in table.columns]
     missing = [c for c in ("subject", "session") if c not in table.columns]
     if missing:
-        raise DataError(f"{where} has no column {missing[0]!r} (columns: {', '.join(table.columns)})")
+        raise DataError(
+            f"{where} has no column {missing[0]!r} (columns: {', '.join(table.columns)})"
+        )
     has_maps = all(t in table.columns for t in TISSUES)
     has_labels = "labels" in table.columns
     if not (has_maps or has_labels):
