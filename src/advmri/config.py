@@ -214,6 +214,19 @@ def _check_consistency(config: Mapping) -> None:
             "config: data.source is 'oasis1' but data.oasis1.root is empty; set it to the folder "
             "holding your unpacked OASIS-1 sessions (OAS1_xxxx_MRn), e.g. in config/oasis1.yaml"
         )
+    if source == "nifti" and not config["data"]["nifti"].get("manifest"):
+        raise ConfigError(
+            "config: data.source is 'nifti' but data.nifti.manifest is empty; set it to your "
+            "table of sessions and tissue maps (.tsv or .csv), e.g. in config/nifti.yaml"
+        )
+    if source == "nifti":
+        labels = config["data"]["nifti"]["labels"]
+        for first, second in (("gm", "wm"), ("gm", "csf"), ("wm", "csf")):
+            shared = sorted(set(labels[first]) & set(labels[second]))
+            if shared:
+                raise ConfigError(
+                    f"config: data.nifti.labels: label {shared[0]} is in both {first} and {second}"
+                )
     fraction = config["synthesis"]["kspace_fraction"]
     try:
         band_shape(IMAGE_SHAPE, fraction)

@@ -21,6 +21,7 @@ import pandas as pd  # noqa: E402
 
 from advmri.data.anatomy import Subject  # noqa: E402
 from advmri.data.mni152 import load_mni152_subjects  # noqa: E402
+from advmri.data.nifti import load_nifti_subjects  # noqa: E402
 from advmri.data.oasis1 import load_oasis1_subjects  # noqa: E402
 from advmri.data.synthesis import Dataset, synthesize_dataset  # noqa: E402
 from advmri.errors import DataError  # noqa: E402
@@ -30,6 +31,8 @@ def load_subjects(data: dict) -> list[Subject]:
     """The subjects of the configured anatomy source (the config's ``data`` section)."""
     if data["source"] == "mni152":
         return list(load_mni152_subjects(**data["mni152"]))
+    if data["source"] == "nifti":
+        return list(load_nifti_subjects(**data["nifti"]))
     options = data["oasis1"]
     return list(
         load_oasis1_subjects(options["root"], options["slice_index"], options["on_bad_session"])
