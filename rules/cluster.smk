@@ -3,7 +3,13 @@
 # common.smk, so the rules can use runtime_of().
 import shutil
 
-from advmri.cluster import ClusterError, growing_runtime, read_partitions, slurm_problem
+from advmri.cluster import (
+    ClusterError,
+    growing_runtime,
+    read_partitions,
+    size_problem,
+    slurm_problem,
+)
 
 
 def runtime_of(rule_name):
@@ -35,10 +41,21 @@ def check_slurm_run(workflow):
         if not job.is_local
     ]
     sbatch = shutil.which("sbatch")
-    problem = slurm_problem(jobs, sbatch, None)
+    # rule -> keys its set-resources give it (a placeholder there needs --set-resources)
+    overwritten = workflow.resource_settings.overwrite_resources or {}
+    set_resources = {rule: set(keys) for rule, keys in overwritten.items()}
+    problem = slurm_problem(jobs, sbatch, None, set_resources)
     if problem is None:
         try:
-            problem = slurm_problem(jobs, sbatch, read_partitions())
+            partitions = read_partitions()
+            problem = slurm_problem(jobs, sbatch, partitions, set_resources)
+            dag = workflow.dag
+            groups = {dag.get_job_group(job) for job in dag.needrun_jobs() if job.group}
+            for group in groups:
+                resources = dict(group.resources.items())
+                name = str(resources.get("slurm_partition") or "")
+                what = f"group {group.groupid} ({len(group.jobs)} jobs)"
+                problem = problem or size_problem(what, resources, partitions, name)
         except ClusterError as error:
             problem = str(error)
     if problem:

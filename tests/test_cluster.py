@@ -12,6 +12,7 @@ from advmri.cluster import (
     is_placeholder,
     parse_partitions,
     runtime_for_attempt,
+    size_problem,
     slurm_problem,
 )
 
@@ -141,3 +142,30 @@ def test_slurm_profile_plans_jobs_with_its_resources(tmp_path):
         assert setting in synthesize, synthesize
     for setting in ("cpus_per_task=2", "mem_mb=16000", "runtime=120"):
         assert setting in synthesize, synthesize
+
+
+def test_placeholder_given_by_set_resources_names_the_set_resources_key():
+    job = dict(GOOD, slurm_partition="<gpu_partition>")
+    problem = slurm_problem([("finetune", job)], "sbatch", None, {"finetune": {"slurm_partition"}})
+    assert problem.startswith("slurm: slurm_partition is still the placeholder <gpu_partition>")
+    assert "set set-resources: finetune: slurm_partition in profiles/slurm/config.yaml" in problem
+    assert "--set-resources finetune:slurm_partition=NAME" in problem
+    assert "--default-resources" not in problem
+
+
+def test_a_group_bigger_than_the_largest_node_is_named_with_what_the_partition_offers():
+    small = parse_partitions("main*|gpu:1|2|8000\n")
+    group = {"slurm_partition": "main", "cpus_per_task": 8, "mem_mb": 16000, "_cores": 8}
+    assert size_problem("group evaluations (24 jobs)", group, small, "main") == (
+        "slurm: group evaluations (24 jobs) asks for 8 CPUs and 16000 MB but partition 'main' "
+        "offers at most 2 CPUs and 8000 MB per node; lower cores: in profiles/slurm/config.yaml "
+        "(a group runs cores / threads jobs at once) or --cores N, or use a larger partition"
+    )
+
+
+def test_a_rule_bigger_than_the_largest_node_stops_the_check():
+    small = parse_partitions("main*|(null)|2|8000\n")
+    job = dict(GOOD, slurm_partition="main", cpus_per_task=1, mem_mb=9000)
+    problem = slurm_problem([("synthesize", job)], "sbatch", small)
+    assert problem.startswith("slurm: rule synthesize asks for 1 CPUs and 9000 MB but partition")
+    assert "resources.synthesize.cpus / mem_mb" in problem

@@ -79,6 +79,8 @@ class Partition:
     name: str
     has_gpu: bool
     default: bool
+    cpus: int = 0  # CPUs of its largest node (0: not reported)
+    memory_mb: int = 0  # memory of its largest node, MB (0: not reported)
 
 
 def parse_partitions(sinfo_output: str) -> dict[str, Partition]:
@@ -91,7 +93,10 @@ def parse_partitions(sinfo_output: str) -> dict[str, Partition]:
     for line in sinfo_output.splitlines():
         if "|" not in line:
             continue
-        name, gres = (part.strip() for part in line.split("|", 1))
+        fields = [part.strip() for part in line.split("|")]
+        name, gres = fields[0], fields[1]
+        sizes = [int(f.rstrip("+")) if f.rstrip("+").isdigit() else 0 for f in fields[2:4]]
+        cpus, memory_mb = (sizes + [0, 0])[:2]
         default = name.endswith("*")
         name = name.rstrip("*")
         if not name:
@@ -102,6 +107,8 @@ def parse_partitions(sinfo_output: str) -> dict[str, Partition]:
             name=name,
             has_gpu=gpu or (known is not None and known.has_gpu),
             default=default or (known is not None and known.default),
+            cpus=max(cpus, known.cpus if known else 0),
+            memory_mb=max(memory_mb, known.memory_mb if known else 0),
         )
     return partitions
 
@@ -121,7 +128,7 @@ def read_partitions(sinfo: str = "sinfo") -> dict[str, Partition]:
             "(or load the cluster's slurm module first)"
         )
     result = subprocess.run(
-        [path, "-h", "-a", "-o", "%P|%G"], capture_output=True, text=True, timeout=60
+        [path, "-h", "-a", "-N", "-o", "%P|%G|%c|%m"], capture_output=True, text=True, timeout=60
     )
     if result.returncode != 0:
         reason = " ".join(result.stderr.split()) or f"exit status {result.returncode}"
@@ -150,8 +157,11 @@ def _gpus(resources: Mapping[str, object]) -> int:
     return 0
 
 
-def _setting_problem(key: str, value: object, rule: str) -> str | None:
-    hint = f"set default-resources: {key} in {PROFILE} (or pass --default-resources {key}=NAME)"
+def _setting_problem(key: str, value: object, rule: str, per_rule: bool = False) -> str | None:
+    if per_rule:  # set-resources wins over any --default-resources: name the key that fixes it
+        hint = f"set set-resources: {rule}: {key} in {PROFILE} (or pass --set-resources {rule}:{key}=NAME)"
+    else:
+        hint = f"set default-resources: {key} in {PROFILE} (or pass --default-resources {key}=NAME)"
     if value is None:
         meaning = "no account" if key == "slurm_account" else "the cluster's default partition"
         return f"slurm: {key} is not set (rule {rule}); {hint}; an empty '' means {meaning}"
@@ -164,6 +174,7 @@ def slurm_problem(
     jobs: Iterable[tuple[str, Mapping[str, object]]],
     sbatch: str | None,
     partitions: Mapping[str, Partition] | None,
+    set_resources: Mapping[str, Iterable[str]] | None = None,
 ) -> str | None:
     """The first reason the jobs cannot be submitted to SLURM as configured, or None.
 
@@ -173,6 +184,8 @@ def slurm_problem(
     sbatch : path of ``sbatch`` (``shutil.which("sbatch")``), None when it is not on PATH.
     partitions : the cluster's partitions (:func:`read_partitions`); None skips the checks that
         need them.
+    set_resources : rule -> resource keys the profile's ``set-resources`` gives it; a placeholder
+        there is named with that key (``--default-resources`` cannot override it).
 
     Returns
     -------
@@ -189,7 +202,8 @@ def slurm_problem(
         )
     for rule, resources in jobs:
         for key in ("slurm_account", "slurm_partition"):
-            problem = _setting_problem(key, resources.get(key), rule)
+            per_rule = key in (set_resources or {}).get(rule, ())
+            problem = _setting_problem(key, resources.get(key), rule, per_rule)
             if problem:
                 return problem
         if partitions is None:
@@ -201,6 +215,9 @@ def slurm_problem(
                 f"slurm: partition '{name}' of rule {rule} does not exist (sinfo lists: {listed}); "
                 f"fix slurm_partition in {PROFILE}"
             )
+        too_big = size_problem(f"rule {rule}", resources, partitions, name)
+        if too_big:
+            return too_big
         gpus = _gpus(resources)
         if not gpus:
             continue
@@ -216,4 +233,35 @@ def slurm_problem(
                 f"slurm: rule {rule} asks for {gpus} GPU but no partition of this cluster has one "
                 f"(no gpu GRES in sinfo); set resources.{rule}.gpu: 0 in your config to use CPUs"
             )
+    return None
+
+
+def size_problem(
+    what: str, resources: Mapping[str, object], partitions: Mapping[str, Partition], name: str
+) -> str | None:
+    """One line when a job (``what``: ``rule X`` or ``group Y``) asks for more CPUs or memory than
+    the largest node of its partition has (SLURM would keep it pending for good), else None.
+
+    CPUs are what the slurm plugin submits: ``cpus_per_task``, else the job's threads (``_cores``).
+    """
+    if not name:
+        name = next((p.name for p in partitions.values() if p.default), "")
+    partition = partitions.get(name)
+    if partition is None:
+        return None
+    cpus = int(resources.get("cpus_per_task") or resources.get("_cores") or 1)
+    mem = int(resources.get("mem_mb") or 0)
+    if (partition.cpus and cpus > partition.cpus) or (
+        partition.memory_mb and mem > partition.memory_mb
+    ):
+        fix = (
+            f"lower cores: in {PROFILE} (a group runs cores / threads jobs at once) or --cores N"
+            if what.startswith("group")
+            else f"lower resources.{what.split()[-1]}.cpus / mem_mb in your config"
+        )
+        return (
+            f"slurm: {what} asks for {cpus} CPUs and {mem} MB but partition '{name}' offers at "
+            f"most {partition.cpus} CPUs and {partition.memory_mb} MB per node; {fix}, or use a "
+            "larger partition"
+        )
     return None
