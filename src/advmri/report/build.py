@@ -42,14 +42,18 @@ from advmri.report.tables import (
     EMMEANS_COLUMNS,
     EVAL_COLUMNS,
     PROFILES_FITTED,
-    RESPONSES,
     TABLE1_COLUMNS,
     best_by_ge,
+    better_phrase,
     has_winners,
     load_evaluations,
     read_table,
     response_label,
+    scale_phrase,
     select_level,
+    study_responses,
+    table1_columns,
+    table1_responses,
     table1_rows,
     winners,
 )
@@ -336,7 +340,7 @@ def reference_summary(
 
     def add(label: str, table: pd.DataFrame, networks: int | None) -> None:
         row = {"rows": label, "networks": networks, "images": table["sample"].nunique()}
-        row.update({r: float(table[r].mean()) for r in RESPONSES})
+        row.update({r: float(table[r].mean()) for r in study_responses(evals.columns)})
         if PROFILES_FITTED in table.columns:
             row["profiles fitted (of 8)"] = float(table[PROFILES_FITTED].mean())
         rows.append(row)
@@ -384,7 +388,7 @@ def table1_display(table1: pd.DataFrame, statuses: Mapping[str, str] | None = No
     """
     parts = [table1_rows(table1, level) for level in ("I", "II")]
     table = pd.concat(parts, ignore_index=True)
-    display = table[list(TABLE1_COLUMNS)].copy()
+    display = table[table1_columns(table)].copy()
     if statuses:
         display["flags"] = [
             ", ".join(
@@ -469,7 +473,9 @@ def build_report(
     stats_dir, figures_dir = Path(stats_dir), Path(figures_dir)
 
     check_dataset(dataset)
-    evals = load_evaluations(eval_csvs)
+    # the study's responses (metrics.responses); without the key, those the CSVs have
+    responses = config.get("metrics", {}).get("responses")
+    evals = load_evaluations(eval_csvs, responses)
     logger.info("read %d evaluation rows from %d files", len(evals), len(eval_csvs))
     reference_tables = {label: read_table(path, EVAL_COLUMNS) for label, path in references.items()}
     health, excluded = None, []
@@ -506,6 +512,7 @@ def build_report(
             table1_selection=selection,
             seed=seed,
             allow_missing_networks=bool(excluded),
+            responses=responses,
         )
         logger.info("statistics written to %s", stats_dir)
     stats = read_stats(stats_dir)
@@ -646,23 +653,24 @@ def _blocks(
     )
 
     blocks.append(Block("heading", "Table 1: best VGG-Enhanced versus best VGG+GAN-Enhanced"))
+    tested = table1_responses(stats.table1)
     blocks.append(
         Block(
             "text",
             "Level I: per W_per, the best W_adv = 0 network (either LR) versus the best W_adv > 0 "
             "network (either LR). Level II: per W_per x LR, the W_adv = 0 network versus the best "
             "W_adv > 0 network. Winners ranked by the estimated ln(GE); F and p compare the two "
-            "networks per response (GE, Sharpness, ECE, MIE on the ln scale; SSIM as is).",
+            f"networks per response ({scale_phrase(tested)}).",
         )
     )
     blocks.append(Block("table", table=table1_display(stats.table1, statuses)))
     diffs = table1_differences(stats.table1, stats.emmeans)
-    diff_columns = ["level", "w_per", "lr", *(f"{r}_diff" for r in RESPONSES)]
+    diff_columns = ["level", "w_per", "lr", *(f"{r}_diff" for r in tested)]
     blocks.append(
         Block(
             "table",
-            "Estimated differences VGG+GAN minus VGG per Table 1 group (model scale: ln for GE, "
-            "Sharpness, ECE, MIE; negative GE/ECE/MIE and positive Sharpness/SSIM favour VGG+GAN).",
+            f"Estimated differences VGG+GAN minus VGG per Table 1 group (model scale: "
+            f"{scale_phrase(tested)}; {better_phrase(tested)}).",
             table=diffs[diff_columns],
         )
     )
@@ -738,7 +746,7 @@ def _blocks(
             "text",
             "Per response, y ~ LR * W_per * W_adv + (1 | test image), REML; type-III F tests with "
             "Satterthwaite denominator df. Responses: "
-            + ", ".join(response_label(r) for r in RESPONSES)
+            + ", ".join(response_label(r) for r in study_responses(stats.anova["response"]))
             + ".",
         )
     )
