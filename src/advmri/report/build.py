@@ -46,7 +46,9 @@ from advmri.report.tables import (
     best_by_ge,
     better_phrase,
     has_winners,
+    labels_phrase,
     load_evaluations,
+    raw_better_phrase,
     read_table,
     response_label,
     scale_phrase,
@@ -159,7 +161,7 @@ def make_figures(
     plot_distributions(evals, w_per, out / "fig3_distributions.png", out / "fig3_distributions.csv")
     figures["fig3"] = (
         out / "fig3_distributions.png",
-        f"Fig 3. Per-image distributions of ln(GE), ln(Sharpness), ln(ECE), ln(MIE) and SSIM over "
+        f"Fig 3. Per-image distributions of {labels_phrase(study_responses(evals.columns))} over "
         f"the test images for every W_adv x LR network at W_per = {wp}; box = quartiles, "
         "whiskers = 1.5 IQR, diamond = mean.",
     )
@@ -691,8 +693,8 @@ def _blocks(
     blocks.append(
         Block(
             "table",
-            "Mean of each metric over the test images (raw scale; smaller GE, ECE, MIE and larger "
-            "Sharpness, SSIM are better).",
+            "Mean of each metric over the test images (raw scale; "
+            f"{raw_better_phrase(study_responses(evals.columns))}).",
             table=reference_summary(references, evals, vgg, gan, statuses),
         )
     )

@@ -89,6 +89,21 @@ def better_phrase(responses: Sequence[str], who: str = "VGG+GAN") -> str:
     return f"{' and '.join(parts)} favour {who}"
 
 
+def labels_phrase(responses: Sequence[str]) -> str:
+    """The responses' model-scale labels in words: ``ln(GE), ln(MIE) and SSIM``."""
+    labels = [response_label(r) for r in responses]
+    return " and ".join([", ".join(labels[:-1]), labels[-1]]) if len(labels) > 1 else labels[0]
+
+
+def raw_better_phrase(responses: Sequence[str]) -> str:
+    """Which raw values are better, in words: ``smaller GE, MIE and larger SSIM are better``."""
+    lower = [get_response(r).label for r in responses if get_response(r).better == "lower"]
+    higher = [get_response(r).label for r in responses if get_response(r).better == "higher"]
+    parts = [f"smaller {', '.join(lower)}"] if lower else []
+    parts += [f"larger {', '.join(higher)}"] if higher else []
+    return f"{' and '.join(parts)} {'is' if len(lower) + len(higher) == 1 else 'are'} better"
+
+
 def response_label(response: str) -> str:
     """Axis label of a response on the model scale: ``ln(GE)`` ... ``SSIM``."""
     return get_response(response).model_label
