@@ -50,6 +50,14 @@ def _enhance(args: argparse.Namespace) -> None:
     print(f"advmri enhance: {result.describe()}", file=sys.stderr)
 
 
+def _fetch_weights(args: argparse.Namespace) -> None:
+    from advmri.models.perceptual import fetch_imagenet_weights
+
+    path, downloaded = fetch_imagenet_weights(args.url)
+    state = "downloaded to" if downloaded else "already in the cache:"
+    print(f"advmri fetch-weights: VGG19 ImageNet weights {state} {path}", file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="advmri", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -133,6 +141,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     enhance.add_argument("--batch-size", type=int, default=8, help="slices per forward pass")
     enhance.set_defaults(run=_enhance)
+
+    fetch = commands.add_parser(
+        "fetch-weights",
+        help="download the VGG19 ImageNet weights once into torch's cache (run on a login node)",
+        description="Download torchvision's VGG19_Weights.IMAGENET1K_V1 into "
+        "$TORCH_HOME/hub/checkpoints, the cache the training jobs read (perceptual.weights: "
+        "imagenet). Run it once on a machine with internet access, with the TORCH_HOME the jobs "
+        "will have; nothing is downloaded when the file is already there.",
+    )
+    fetch.add_argument(
+        "--url",
+        default=None,
+        help="download from this address instead of torchvision's (a mirror of the same file, "
+        "e.g. file:///shared/vgg19-dcbb9e9d.pth); its SHA-256 is checked",
+    )
+    fetch.set_defaults(run=_fetch_weights)
     return parser
 
 

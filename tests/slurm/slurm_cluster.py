@@ -8,10 +8,13 @@ writes ``slurm.conf`` and ``gres.conf`` for this host (node name = ``hostname``,
 processes. ``stop(cluster)`` cancels the cluster's jobs and ends exactly those three processes by
 their pids. Everything listens on loopback, on free ports.
 
-The configuration is written to ``/etc/slurm/`` because the jobstep executor of
-snakemake-executor-plugin-slurm removes ``SLURM_*`` variables (``SLURM_CONF`` included) before
-its nested ``srun``, which then reads the compiled-in default path. An existing ``slurm.conf``
-that this module did not write is never touched: ``start`` raises instead.
+Nothing outside ``root`` is written: ``slurm.conf`` and ``gres.conf`` live in ``root/etc`` and
+every client command finds them through ``SLURM_CONF``, so the cluster runs beside an existing
+SLURM installation (``/etc/slurm``, a system slurmctld on the default ports) without touching it.
+The jobstep executor of snakemake-executor-plugin-slurm removes ``SLURM_*`` variables
+(``SLURM_CONF`` included) before its nested ``srun``; ``root/bin`` therefore holds one small
+wrapper per SLURM client program that sets ``SLURM_CONF`` and runs the real one, and
+:attr:`Cluster.env` puts that folder first on ``PATH`` (sbatch exports it to the jobs).
 
 Command line, for trying the cluster by hand (root only)::
 
@@ -54,7 +57,6 @@ CLIENT_PROGRAMS = (
     "strigger",
 )
 BINARIES = ["munged", "mungekey", "slurmctld", "slurmd", "sbatch", "squeue", "sinfo", "scontrol"]
-SYSTEM_CONF = Path("/etc/slurm")
 MARKER = "# written by advmri tests/slurm/slurm_cluster.py"
 # A partition whose only node never registers and has no GPU: lets a test ask for a GPU where
 # the cluster has none, without a second slurmd.
@@ -76,10 +78,20 @@ class Cluster:
     processes: dict[str, subprocess.Popen] = field(default_factory=dict, repr=False)
 
     @property
+    def conf(self) -> Path:
+        """This cluster's slurm.conf (under ``root``, never in /etc/slurm)."""
+        return self.root / "etc" / "slurm.conf"
+
+    @property
     def env(self) -> dict[str, str]:
-        """Environment for client commands (sbatch, squeue, snakemake) talking to this cluster."""
+        """Environment for client commands (sbatch, squeue, snakemake) talking to this cluster.
+
+        ``SLURM_CONF`` names this cluster's configuration, and ``root/bin`` (client wrappers that
+        set it again, for the jobstep executor's nested ``srun``) comes first on ``PATH``.
+        """
         env = dict(os.environ)
-        env["SLURM_CONF"] = str(SYSTEM_CONF / "slurm.conf")
+        env["SLURM_CONF"] = str(self.conf)
+        env["PATH"] = os.pathsep.join([str(self.root / "bin"), env.get("PATH", "")])
         return env
 
     def command(self, *args: str, check: bool = True) -> str:
@@ -187,21 +199,20 @@ def gres_conf(hostname: str) -> str:
     return f"{MARKER}\nNodeName={hostname} Name=gpu File=/dev/null\n"
 
 
-def _write_system_conf(files: dict[str, str]) -> None:
-    SYSTEM_CONF.mkdir(parents=True, exist_ok=True)
-    for name in files:
-        path = SYSTEM_CONF / name
-        if path.exists() and MARKER not in path.read_text(errors="replace"):
-            raise ClusterError(f"{path} exists and was not written by this test; not touching it")
-    for name, text in files.items():
-        (SYSTEM_CONF / name).write_text(text)
+def write_client_wrappers(folder: Path, conf: Path) -> None:
+    """One script per SLURM client program on PATH: ``SLURM_CONF=conf`` then the real program.
 
-
-def _remove_system_conf() -> None:
-    for name in ("slurm.conf", "gres.conf"):
-        path = SYSTEM_CONF / name
-        if path.exists() and MARKER in path.read_text(errors="replace"):
-            path.unlink()
+    The jobstep executor drops ``SLURM_CONF`` before its nested ``srun``; without the wrapper that
+    ``srun`` would read the compiled-in ``/etc/slurm/slurm.conf`` (another cluster, or none).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in CLIENT_PROGRAMS:
+        real = shutil.which(name)
+        if real is None:
+            continue
+        wrapper = folder / name
+        wrapper.write_text(f'#!/bin/sh\nSLURM_CONF={conf} exec {real} "$@"\n')
+        wrapper.chmod(0o755)
 
 
 def _wait(predicate, timeout: float, what: str, logs: list[Path]) -> None:
@@ -237,13 +248,12 @@ def start(root: Path, cpus: int | None = None, memory_mb: int = 8000) -> Cluster
     os.chmod(root / "munge", 0o700)
     hostname = socket.gethostname()
     cpus = cpus or max(2, os.cpu_count() or 2)
-    _write_system_conf(
-        {
-            "slurm.conf": slurm_conf(root, hostname, cpus, memory_mb, (free_port(), free_port())),
-            "gres.conf": gres_conf(hostname),
-        }
-    )
     cluster = Cluster(root=root, hostname=hostname)
+    cluster.conf.parent.mkdir(parents=True, exist_ok=True)
+    # slurmd and slurmctld read gres.conf from the folder of slurm.conf
+    cluster.conf.write_text(slurm_conf(root, hostname, cpus, memory_mb, (free_port(), free_port())))
+    (cluster.conf.parent / "gres.conf").write_text(gres_conf(hostname))
+    write_client_wrappers(root / "bin", cluster.conf)
     try:
         key = root / "munge" / "munge.key"
         if not key.exists():
@@ -265,7 +275,7 @@ def start(root: Path, cpus: int | None = None, memory_mb: int = 8000) -> Cluster
             ],
         )
         _wait(socket_path.exists, 20, "munged's socket", [root / "log/munged.log"])
-        conf = str(SYSTEM_CONF / "slurm.conf")
+        conf = str(cluster.conf)
         _spawn(cluster, "slurmctld", [_sbin("slurmctld"), "-D", "-i", "-f", conf])
         _spawn(cluster, "slurmd", [_sbin("slurmd"), "-D", "-f", conf, "-N", hostname])
         logs = [root / "log/slurmctld.log", root / "log/slurmd.log"]
@@ -338,14 +348,13 @@ def _end(pid: int, process: subprocess.Popen | None, timeout: float = 15) -> Non
 
 
 def stop(cluster: Cluster) -> None:
-    """Cancel the cluster's jobs, end slurmd, slurmctld and munged by pid, remove the config."""
+    """Cancel the cluster's jobs, then end slurmd, slurmctld and munged by pid."""
     try:
         cancel_all_jobs(cluster)
     finally:
         for name in ("slurmd", "slurmctld", "munged"):
             if name in cluster.pids:
                 _end(cluster.pids[name], cluster.processes.get(name))
-        _remove_system_conf()
 
 
 def _main(argv: list[str]) -> int:

@@ -73,6 +73,59 @@ def imagenet_weights_file() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
 
 
+def imagenet_weights_url() -> str:
+    """torchvision's download address of ``VGG19_Weights.IMAGENET1K_V1``."""
+    from torchvision.models import VGG19_Weights
+
+    return VGG19_Weights.IMAGENET1K_V1.url
+
+
+def fetch_imagenet_weights(url: str | None = None) -> tuple[Path, bool]:
+    """Download the VGG19 ImageNet weights once into the cache :func:`imagenet_weights_file`.
+
+    For ``advmri fetch-weights``, run on a login node before the jobs (compute nodes are often
+    offline). Jobs find the file through the same ``$TORCH_HOME`` (SLURM exports it to them).
+
+    Parameters
+    ----------
+    url : where to download from; default torchvision's address (:func:`imagenet_weights_url`).
+        A mirror (``file:///shared/vgg19-dcbb9e9d.pth``) must hold the same file.
+
+    Returns
+    -------
+    (Path, bool)
+        the cached file, and True when this call downloaded it (False: it was already there).
+
+    Raises
+    ------
+    ConfigError
+        when the download fails or its SHA-256 does not start with the prefix in torchvision's
+        file name (``dcbb9e9d``); nothing is left in the cache then.
+    """
+    target = imagenet_weights_file()
+    if target.is_file() and target.stat().st_size > 0:
+        return target, False
+    url = url or imagenet_weights_url()
+    hash_prefix = torch.hub.HASH_REGEX.search(target.name).group(1)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    previous_timeout = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(60)
+    try:
+        # writes a temporary file next to target and renames it only once the hash matched
+        torch.hub.download_url_to_file(url, str(target), hash_prefix=hash_prefix, progress=False)
+    except Exception as error:
+        target.unlink(missing_ok=True)
+        reason = " ".join(str(error).split())[:200] or type(error).__name__
+        raise ConfigError(
+            f"VGG19 ImageNet weights: downloading {url} to {target} failed ({reason}); "
+            f"run it where the address can be reached, or copy {target.name} from "
+            f"{imagenet_weights_url()} there"
+        ) from error
+    finally:
+        socket.setdefaulttimeout(previous_timeout)
+    return target, True
+
+
 def _load_imagenet_state_dict() -> dict[str, torch.Tensor]:
     from torchvision.models import VGG19_Weights
 
