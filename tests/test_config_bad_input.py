@@ -15,6 +15,7 @@ import yaml
 
 from advmri.config import deep_update, validate_config
 from advmri.errors import ConfigError
+from advmri.metrics.registry import registered
 
 from fabricate import REPO
 
@@ -81,6 +82,22 @@ CASES = [
         "(grid.w_per = [0.5, 0.7, 1, 1.2, 1.5, 2] has no 9; grid.w_adv = [0, 0.0001, 0.001, "
         "0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 1, 1.2, 1.5, 2, 3] has no 7); "
         "the override would be ignored",
+    ),
+    # responses that are not registered, or a study without GE (Table 1 ranks by it)
+    (
+        {"metrics": {"responses": ["ge", "psnrr"]}},
+        "config: metrics.responses[1] = 'psnrr' is not a registered response (known: "
+        + ", ".join(r.name for r in registered())
+        + ")",
+    ),
+    (
+        {"metrics": {"responses": ["sharpness", "ssim"]}},
+        "config: metrics.responses = ['sharpness', 'ssim'] lacks 'ge'; Table 1 ranks the "
+        "networks by ln(GE), so every study has it",
+    ),
+    (
+        {"metrics": {"responses": []}},
+        "config: metrics.responses = []: [] should be non-empty",
     ),
 ]
 
