@@ -3,7 +3,7 @@
 Builds a synthetic dataset in the contract format (smooth background, one elliptic lesion with
 a logistic edge per image, LQ = 8 x 8 block means upsampled by nearest neighbour plus noise) in a
 temporary folder, saves a randomly initialised default-size UNet (depth 4, 64 base features)
-with ``advmri.models.save_generator`` and runs ``advmri.metrics.evaluate.evaluate_network`` on
+with ``advmri.models.save_generator`` and runs ``advmri.evaluation.evaluate_network`` on
 it, reporting the inference and metric times separately. Random weights run exactly the same
 arithmetic as trained ones; only the fraction of profiles that fit differs.
 
@@ -25,18 +25,20 @@ import torch
 from scipy import ndimage
 from scipy.special import expit
 
-from advmri.metrics.evaluate import (
-    MetricSettings,
-    enhance,
-    evaluate_arrays,
-    evaluate_network,
-    load_test_set,
-)
+from advmri.evaluation import evaluate_network, load_test_set
+from advmri.metrics.evaluate import MetricSettings, evaluate_arrays
 from advmri.models import UNet, load_generator, save_generator
+from advmri.models.inference import run_network
 
 H, W = 208, 176
 SETTINGS = {
-    "sharpness": {"segment_length_px": 5.0, "samples_per_segment": 21, "interpolation_order": 3},
+    "sharpness": {
+        "segment_length_px": 5.0,
+        "samples_per_segment": 21,
+        "interpolation_order": 3,
+        "method": "robust",
+        "min_profiles": 4,
+    },
     "ssim_max_window": 7,
     "batch_size": 16,
     "example_samples": 4,
@@ -120,7 +122,7 @@ def main() -> None:
 
         start = time.perf_counter()
         model, _ = load_generator(network, args.device)
-        enhanced = enhance(model, test.lq[:k], cfg.batch_size, args.device)
+        enhanced = run_network(model, test.lq[:k], cfg.batch_size, args.device)
         t_infer = time.perf_counter() - start
         sub = test.samples.iloc[:k]
         start = time.perf_counter()

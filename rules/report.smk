@@ -1,19 +1,70 @@
-# The study's answer: mixed-model statistics, Table 1, Figures 3-7 and the verdict on the paper's
-# findings, in one HTML page (also marked for `snakemake --report`).
+from advmri.train.settings import SPEED_ONLY_COMPUTE_KEYS
+
+# The study's answer in two jobs: `stats` fits the mixed models (and classifies every network's
+# training health), `report` draws Table 1, Figures 3-7 and the verdict on the paper's findings
+# from the statistics folder into one HTML page (also marked for `snakemake --report`).
+# Each rule's params hold what changes its output and nothing else, so Snakemake's params rerun
+# trigger refits the statistics only when a statistics setting changes, and a resources-only or
+# speed-only edit replans neither job.
 
 
-rule report:
+def statistics_settings(config):
+    """What changes the statistics: the seed and the `stats` section less its figure levels."""
+    stats = {key: value for key, value in config["stats"].items() if key != "figures"}
+    return {"seed": config["seed"], "stats": stats}
+
+
+def report_settings(config):
+    """What the report prints and draws: the study config less `resources` (where and how long
+    jobs run) and the speed-only `compute` switches (neither changes a number)."""
+    settings = {key: value for key, value in config.items() if key != "resources"}
+    settings["compute"] = {
+        key: value
+        for key, value in config["compute"].items()
+        if key not in SPEED_ONLY_COMPUTE_KEYS
+    }
+    return settings
+
+
+rule stats:
     input:
         evaluations=expand(
             "results/eval/{cell}.csv", cell=[cell.name for cell in CELLS]
-        ),
-        examples=expand(
-            "results/examples/{cell}.npz", cell=[cell.name for cell in CELLS]
         ),
         train_logs=expand(
             "results/networks/{cell}/train_log.csv", cell=[cell.name for cell in CELLS]
         ),
         pretrain_log="results/networks/pretrain/train_log.csv",
+        lq_reference=rules.evaluate_reference.output.lq,
+    output:
+        stats=directory("results/report/stats"),
+    log:
+        "results/logs/stats.log",
+    benchmark:
+        "results/benchmarks/stats.tsv"
+    conda:
+        "../envs/advmri.yaml"
+    # the statistics were the report job's heaviest part: resources.report sizes both jobs
+    threads: resources_of("report")["cpus"]
+    resources:
+        mem_mb=resources_of("report")["mem_mb"],
+        runtime=resources_of("report")["runtime"],
+        gpu=resources_of("report")["gpu"],
+    params:
+        settings=statistics_settings(config),
+    script:
+        "../workflow/scripts/stats.py"
+
+
+rule report:
+    input:
+        stats=rules.stats.output.stats,
+        evaluations=rules.stats.input.evaluations,
+        examples=expand(
+            "results/examples/{cell}.npz", cell=[cell.name for cell in CELLS]
+        ),
+        train_logs=rules.stats.input.train_logs,
+        pretrain_log=rules.stats.input.pretrain_log,
         lq_reference=rules.evaluate_reference.output.lq,
         truth_reference=rules.evaluate_reference.output.truth,
         pretrain_reference=rules.evaluate_reference.output.pretrain,
@@ -31,7 +82,6 @@ rule report:
             caption="../workflow/report/report.rst",
             category="Study report",
         ),
-        stats=directory("results/report/stats"),
         figures=report(
             directory("results/report/figures"),
             patterns=["{name}.png"],
@@ -50,7 +100,7 @@ rule report:
         runtime=resources_of("report")["runtime"],
         gpu=resources_of("report")["gpu"],
     params:
-        # the report prints every setting, so any setting change rebuilds it
-        settings=config,
+        # the report prints the study settings, so a printed setting's change rebuilds it
+        settings=report_settings(config),
     script:
         "../workflow/scripts/report.py"

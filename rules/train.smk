@@ -10,7 +10,6 @@ rule pretrain:
     input:
         hq=rules.synthesize.output.hq,
         lq=rules.synthesize.output.lq,
-        lesion=rules.synthesize.output.lesion,
         samples=rules.synthesize.output.samples,
         split=rules.split.output.table,
     output:
@@ -39,7 +38,6 @@ rule finetune:
         pretrained=rules.pretrain.output.network,
         hq=rules.synthesize.output.hq,
         lq=rules.synthesize.output.lq,
-        lesion=rules.synthesize.output.lesion,
         samples=rules.synthesize.output.samples,
         split=rules.split.output.table,
     output:

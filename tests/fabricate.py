@@ -147,3 +147,67 @@ def logistic_lesion(
         inside = (u / a) ** 2 + (v / b) ** 2 < 1.0
         d = np.where(inside.ravel(), dist, -dist).reshape(shape)
     return background + contrast * expit(s * d), d > 0
+
+
+#: FSL FAST's file of each tissue: ``<base>_pve_0`` CSF, ``_pve_1`` GM, ``_pve_2`` WM.
+FAST_SUFFIXES = {"csf": "_pve_0", "gm": "_pve_1", "wm": "_pve_2"}
+
+
+def mni152_tissue_volumes() -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The embedded MNI152 2009 template's GM, WM and CSF (brain mask - GM - WM) maps, 1 mm, RAS."""
+    from nilearn import datasets
+
+    gm = datasets.load_mni152_gm_template(resolution=1)
+    wm = datasets.load_mni152_wm_template(resolution=1)
+    mask = datasets.load_mni152_brain_mask(resolution=1)
+    maps = {
+        "gm": np.clip(gm.get_fdata(dtype=np.float32), 0, 1),
+        "wm": np.clip(wm.get_fdata(dtype=np.float32), 0, 1),
+    }
+    maps["csf"] = np.clip(mask.get_fdata(dtype=np.float32) - maps["gm"] - maps["wm"], 0, 1)
+    return maps, np.asarray(gm.affine, dtype=np.float64)
+
+
+def write_fast_cohort(root: Path, sessions: dict[str, int], voxel_mm: float = 2.0) -> Path:
+    """A "cohort" of FSL FAST outputs made from the MNI152 maps; returns its manifest (TSV).
+
+    Each subject is the template scaled by its own factor (0.92 to 1.08) and each of its
+    ``sessions[subject]`` sessions shifted a few mm, resampled (linearly) to ``voxel_mm`` voxels
+    stored in LAS order (radiological, as many scanners write), and written as
+    ``<subject>/<session>/anat/<subject>_<session>_T1w_brain_pve_{0,1,2}.nii.gz``.
+    """
+    from scipy import ndimage
+
+    maps, template_affine = mni152_tissue_volumes()
+    # LAS grid covering the template's 197 x 233 x 189 mm field of view
+    shape = tuple(int(np.ceil(n / voxel_mm)) for n in maps["gm"].shape)
+    corner = template_affine[:3, 3]
+    stored = np.diag([-voxel_mm, voxel_mm, voxel_mm, 1.0])
+    stored[:3, 3] = [corner[0] + (shape[0] - 1) * voxel_mm, corner[1], corner[2]]
+    to_template = np.linalg.inv(template_affine)
+    lines = ["subject\tsession\tgm\twm\tcsf"]
+    for index, (subject, count) in enumerate(sorted(sessions.items())):
+        scale = 1.0 + 0.04 * ((index % 5) - 2)
+        for visit in range(1, count + 1):
+            shift = np.array([1.5, -1.0, 2.0]) * (visit - 1)
+            # world point p of the subject shows the template at p / scale - shift
+            warp = np.eye(4)
+            warp[:3, :3] /= scale
+            warp[:3, 3] = -shift
+            voxel_map = to_template @ warp @ stored
+            session = f"{subject}_ses-{visit}"
+            folder = root / subject / f"ses-{visit}" / "anat"
+            folder.mkdir(parents=True, exist_ok=True)
+            names = {}
+            for tissue, suffix in FAST_SUFFIXES.items():
+                data = ndimage.affine_transform(
+                    maps[tissue], voxel_map[:3, :3], voxel_map[:3, 3], shape, order=1
+                )
+                name = f"{session}_T1w_brain{suffix}.nii.gz"
+                image = nib.Nifti1Image(np.clip(data, 0, 1).astype(np.float32), stored)
+                image.to_filename(folder / name)
+                names[tissue] = (folder / name).relative_to(root).as_posix()
+            lines.append(f"{subject}\t{session}\t{names['gm']}\t{names['wm']}\t{names['csf']}")
+    manifest = root / "manifest.tsv"
+    manifest.write_text("\n".join(lines) + "\n")
+    return manifest

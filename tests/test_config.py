@@ -36,6 +36,17 @@ def test_oasis1_override_stops_with_one_line_until_its_root_is_set(tmp_path):
     assert config["data"]["oasis1"]["slice_index"] == paper["data"]["oasis1"]["slice_index"]
 
 
+def test_nifti_example_stops_with_one_line_until_its_manifest_is_set(tmp_path):
+    with pytest.raises(ConfigError) as stopped:
+        load_config(REPO / "config.yaml", REPO / "config" / "nifti.yaml")
+    message = str(stopped.value)
+    assert "\n" not in message and "data.nifti.manifest is empty" in message
+    mine = tmp_path / "my_study.yaml"
+    mine.write_text("data:\n  nifti:\n    manifest: /data/study/manifest.tsv\n")
+    config = load_config(REPO / "config.yaml", REPO / "config" / "nifti.yaml", mine)
+    assert config["data"]["source"] == "nifti"
+
+
 def test_default_w_adv_grid_fills_the_papers_elided_range_in_order(study_config):
     w_adv = study_config["grid"]["w_adv"]
     assert len(w_adv) == 18 and w_adv == sorted(w_adv)
@@ -59,7 +70,7 @@ def test_out_of_range_value_is_rejected_with_its_path_and_bound(study_config):
 def test_wrong_choice_is_rejected_with_the_allowed_values(study_config):
     study_config["data"]["source"] = "oasis"
     with pytest.raises(
-        ConfigError, match=r"data\.source = 'oasis' is not one of \['mni152', 'oasis1'\]"
+        ConfigError, match=r"data\.source = 'oasis' is not one of \['mni152', 'oasis1', 'nifti'\]"
     ):
         validate_config(study_config)
 
@@ -76,6 +87,16 @@ def test_missing_section_is_rejected(study_config):
         ({"grid": {"lr": [0.001, 0.001]}}, "grid.lr lists a value twice"),
         ({"perceptual": {"layer_weights": [1.0]}}, "layer_weights has 1 entries"),
         ({"data": {"source": "oasis1"}}, "data.oasis1.root is empty"),
+        ({"data": {"source": "nifti"}}, "data.source is 'nifti' but data.nifti.manifest is empty"),
+        (
+            {
+                "data": {
+                    "source": "nifti",
+                    "nifti": {"manifest": "m.tsv", "labels": {"csf": [2, 4]}},
+                }
+            },
+            "data.nifti.labels: label 2 is in both wm and csf",
+        ),
         ({"stats": {"figures": {"w_per": 9.0}}}, "stats.figures.w_per = 9.0 is not in grid.w_per"),
     ],
 )

@@ -127,16 +127,63 @@ def validate_config(config: Mapping, schema_path: str | Path | None = None) -> N
     defaults to the package's schema (:data:`SCHEMA`).
     """
     check_finite(config)
-    schema = yaml.safe_load(
-        SCHEMA.read_text(encoding="utf-8")
-        if schema_path is None
-        else Path(schema_path).read_text(encoding="utf-8")
-    )
-    validator = Validator(schema)
+    validator = Validator(_schema(schema_path))
     error = jsonschema.exceptions.best_match(validator.iter_errors(dict(config)))
     if error is not None:
         raise ConfigError(f"config: {_describe(error)}")
     _check_consistency(config)
+
+
+def _schema(schema_path: str | Path | None = None) -> dict:
+    """The schema as a dict: the package's (:data:`SCHEMA`) unless ``schema_path`` is given."""
+    text = (
+        SCHEMA.read_text(encoding="utf-8")
+        if schema_path is None
+        else Path(schema_path).read_text(encoding="utf-8")
+    )
+    return yaml.safe_load(text)
+
+
+def _without_required(node):
+    """A copy of a schema with every ``required`` list dropped (for a partial config)."""
+    if isinstance(node, Mapping):
+        return {
+            key: _without_required(value)
+            for key, value in node.items()
+            if not (key == "required" and isinstance(value, list))
+        }
+    if isinstance(node, list):
+        return [_without_required(value) for value in node]
+    return node
+
+
+def validate_overlay(config: Mapping) -> None:
+    """Raise :class:`ConfigError` with one line for the first bad key of a partial config.
+
+    A partial config is what ``--configfile`` overlays are, or ``advmri enhance --config``: any
+    subset of the keys, each of which must be a key of the schema with a valid, finite value;
+    keys it leaves out are not required. The rules across sections (:func:`validate_config`'s
+    consistency checks) need the whole config and are not applied.
+    """
+    check_finite(config)
+    validator = Validator(_without_required(_schema()))
+    error = jsonschema.exceptions.best_match(validator.iter_errors(dict(config)))
+    if error is not None:
+        raise ConfigError(f"config: {_describe(error)}")
+
+
+def schema_default(path: str):
+    """The ``default`` the package's schema documents for the key ``path`` (``synthesis.noise_std``).
+
+    Raises
+    ------
+    KeyError
+        The schema has no such key, or no default for it.
+    """
+    node = _schema()
+    for part in path.split("."):
+        node = node["properties"][part]
+    return node["default"]
 
 
 def _check_consistency(config: Mapping) -> None:
@@ -167,6 +214,19 @@ def _check_consistency(config: Mapping) -> None:
             "config: data.source is 'oasis1' but data.oasis1.root is empty; set it to the folder "
             "holding your unpacked OASIS-1 sessions (OAS1_xxxx_MRn), e.g. in config/oasis1.yaml"
         )
+    if source == "nifti" and not config["data"]["nifti"].get("manifest"):
+        raise ConfigError(
+            "config: data.source is 'nifti' but data.nifti.manifest is empty; set it to your "
+            "table of sessions and tissue maps (.tsv or .csv), e.g. in config/nifti.yaml"
+        )
+    if source == "nifti":
+        labels = config["data"]["nifti"]["labels"]
+        for first, second in (("gm", "wm"), ("gm", "csf"), ("wm", "csf")):
+            shared = sorted(set(labels[first]) & set(labels[second]))
+            if shared:
+                raise ConfigError(
+                    f"config: data.nifti.labels: label {shared[0]} is in both {first} and {second}"
+                )
     fraction = config["synthesis"]["kspace_fraction"]
     try:
         band_shape(IMAGE_SHAPE, fraction)

@@ -1,7 +1,7 @@
 """Every bad dataset file we know of, and the one line each stage that reads it now stops with.
 
 Training (:func:`advmri.train.load_training_data`), evaluation
-(:func:`advmri.metrics.evaluate.load_test_set`, used by ``evaluate`` and ``evaluate_reference``) and
+(:func:`advmri.evaluation.load_test_set`, used by ``evaluate`` and ``evaluate_reference``) and
 the report's example figures (:func:`advmri.report.examples.example_images`) read the dataset
 through one checked loader, :func:`advmri.data.dataset.read_dataset`, so each case is shown for the
 loader and for the three stages. Before, a NaN in a test image gave an empty metrics row
@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from advmri.data.dataset import read_dataset, write_dataset
+from advmri.data.dataset import DatasetFiles, read_dataset, write_dataset
 from advmri.data.synthesis import Dataset
 from advmri.errors import DataError
+from advmri.evaluation import evaluate_lq, load_test_set
 from advmri.grid import Cell
-from advmri.metrics.evaluate import evaluate_lq, load_test_set
 from advmri.report.examples import example_images
 from advmri.train import load_training_data
 
@@ -260,3 +260,82 @@ def test_the_synthesize_stage_writes_no_dataset_with_a_nan_image(tmp_path):
         "was written; check the synthesis settings"
     )
     assert not any(tmp_path.iterdir())
+
+
+def _split_missing(path):
+    path.unlink()
+    return f"{path} does not exist; run the dataset and split rules first"
+
+
+def _split_without_column(path):
+    pd.read_csv(path).rename(columns={"split": "set"}).to_csv(path, index=False)
+    return f"{path} lacks column 'split'; rerun the split rule"
+
+
+def _split_subject_twice(path):
+    table = pd.read_csv(path)
+    pd.concat([table, table.iloc[[0]].assign(split="test")]).to_csv(path, index=False)
+    return f"{path} lists subject s0 twice; rerun the split rule"
+
+
+def _split_subject_missing(path):
+    pd.read_csv(path).iloc[:-1].to_csv(path, index=False)
+    return f"{path} has no row for subject s3 of samples.csv"
+
+
+def _split_unknown_name(path):
+    pd.read_csv(path).replace({"val": "validation"}).to_csv(path, index=False)
+    return f"{path}: unknown split 'validation' (train, val or test)"
+
+
+@pytest.mark.parametrize(
+    "corrupt",
+    [
+        _split_missing,
+        _split_without_column,
+        _split_subject_twice,
+        _split_subject_missing,
+        _split_unknown_name,
+    ],
+    ids=["missing", "no-split-column", "subject-twice", "subject-missing", "unknown-split"],
+)
+def test_a_bad_split_table_is_named_by_training_and_evaluation_alike(tmp_path, corrupt):
+    paths = make_dataset(tmp_path)
+    expected = corrupt(paths["split"])
+    loaders = [
+        lambda: load_training_data(paths["hq"], paths["lq"], paths["samples"], paths["split"]),
+        lambda: load_test_set(tmp_path, paths["split"]),
+    ]
+    for load in loaders:
+        with pytest.raises(DataError) as raised:
+            load()
+        assert str(raised.value) == expected
+
+
+def test_an_empty_test_split_stops_the_evaluation_naming_the_split_table(tmp_path):
+    paths = make_dataset(tmp_path)
+    pd.read_csv(paths["split"]).replace({"test": "val"}).to_csv(paths["split"], index=False)
+    with pytest.raises(DataError) as raised:
+        load_test_set(tmp_path, paths["split"])
+    assert str(raised.value) == (
+        f"{paths['split']} puts no subject in the test split; nothing to evaluate"
+    )
+
+
+def test_each_file_is_read_where_it_is_declared_not_beside_hq_npy(tmp_path):
+    """The rules declare the four files one by one; the stages read those, wherever they lie."""
+    (tmp_path / "made").mkdir()
+    paths = make_dataset(tmp_path / "made")
+    spread = {}
+    for name in ("hq", "lq", "lesion", "samples"):
+        folder = tmp_path / f"only_{name}"
+        folder.mkdir()
+        spread[name] = paths[name].rename(folder / paths[name].name)
+    files = DatasetFiles(**spread)
+    test = load_test_set(files, paths["split"])
+    assert test.samples["sample"].tolist() == [6, 7]  # subject s3
+    np.testing.assert_array_equal(test.lesion, np.load(spread["lesion"])[6:8])
+    data = load_training_data(spread["hq"], spread["lq"], spread["samples"], paths["split"])
+    assert data.train_hq.shape == (4, 1, H, W) and data.val_hq.shape == (2, 1, H, W)
+    with pytest.raises(DataError, match="hq.npy does not exist"):
+        load_test_set(tmp_path / "only_lq", paths["split"])  # a folder means all four in it

@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 from advmri.data.oasis1 import load_oasis1_subjects
-from advmri.data.split import samples_in_split, split_subjects
+from advmri.data.split import split_indices, split_subjects
 from advmri.errors import DataError
 
 from fabricate import write_oasis_tree
@@ -39,7 +39,8 @@ def test_split_never_puts_one_mni152_subject_in_two_splits():
     )
     split = split_subjects(samples["subject"], 0.2, 0.2, seed=3)
     assert_disjoint_by_subject(split)
-    parts = [set(samples_in_split(samples, split, name)) for name in ("train", "val", "test")]
+    indices = split_indices(samples, split)
+    parts = [set(indices[name]) for name in ("train", "val", "test")]
     assert sum(map(len, parts)) == 60 and not (parts[0] & parts[1] or parts[0] & parts[2])
     for name, indices in zip(("train", "val", "test"), parts, strict=True):
         subjects = set(samples.loc[list(indices), "subject"])

@@ -9,14 +9,9 @@ import torch
 from scipy import ndimage
 
 from advmri.errors import ConfigError, DataError
+from advmri.evaluation import evaluate_lq, evaluate_network, load_test_set
 from advmri.metrics import edge_contrast_error, gradient_error, mie, sharpness, ssim_in_box
-from advmri.metrics.evaluate import (
-    COLUMNS,
-    evaluate_arrays,
-    evaluate_lq,
-    evaluate_network,
-    load_test_set,
-)
+from advmri.metrics.evaluate import COLUMNS, evaluate_arrays
 from advmri.models import UNet, save_generator
 
 H, W = 32, 32

@@ -7,7 +7,7 @@ import torch
 from test_evaluate import SETTINGS, write_dataset
 
 from advmri.errors import DataError
-from advmri.metrics.evaluate import evaluate_network
+from advmri.evaluation import evaluate_network
 from advmri.models import UNet, save_generator
 
 

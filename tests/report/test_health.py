@@ -13,6 +13,7 @@ import pytest
 from advmri.errors import DataError
 from advmri.grid import Cell
 from advmri.report import build_report
+from advmri.report.build import write_training_health
 from advmri.report.health import (
     classify_training,
     curves_table,
@@ -217,6 +218,14 @@ def test_report_shows_training_health_and_flags_the_diverged_network(study_with_
     study, logs, pretrain = study_with_logs
     out = tmp_path / "report"
     stats_dir = shutil.copytree(study.stats_dir, tmp_path / "stats")  # the fixture is shared
+    # the statistics stage's part: the statuses, beside the (crafted) statistics tables
+    write_training_health(
+        study.eval_csvs,
+        stats_dir,
+        lq_reference=study.references["LQ input"],
+        train_logs=logs,
+        pretrain_log=pretrain,
+    )
     build_into(
         out,
         study,
@@ -299,3 +308,19 @@ def test_a_diverged_vgg_network_leaves_its_table1_row_untested_and_the_report_bu
     assert fig5.loc[fig5["marked"], "estimate"].notna().all()
     assert fig5.groupby(["response", "w_per"])["marked"].sum().eq(1).all()
     assert (out / "figures" / "fig4_interaction_lr.png").stat().st_size > 10_000
+
+
+def test_a_report_with_train_logs_but_no_training_health_file_names_the_file(
+    study_with_logs, tmp_path
+):
+    study, logs, pretrain = study_with_logs
+    stats_dir = shutil.copytree(study.stats_dir, tmp_path / "stats")  # no training_health.csv
+    with pytest.raises(DataError, match=r"stats/training_health\.csv not found; the statistics"):
+        build_into(
+            tmp_path / "report",
+            study,
+            stats_dir,
+            compute_statistics=False,
+            train_logs=logs,
+            pretrain_log=pretrain,
+        )

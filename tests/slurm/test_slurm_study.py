@@ -167,7 +167,7 @@ def test_study_goes_through_sbatch_survives_a_walltime_kill_and_equals_a_local_r
     # every job Snakemake ran was an sbatch submission; none ran on the "login node"
     assert sorted(SUBMITTED.findall(run.stdout)) == sorted(job["id"] for job in jobs)
     comments = [job["comment"] for job in jobs]
-    for rule in ("synthesize", "split", "pretrain", "evaluate_reference", "report"):
+    for rule in ("synthesize", "split", "pretrain", "evaluate_reference", "stats", "report"):
         assert comments.count(f"rule_{rule}") == 1, comments
     fast_cell = [c for c in comments if c == f"rule_finetune_wildcards_{CELLS[0]}"]
     killed_cell = [c for c in comments if c == f"rule_finetune_wildcards_{KILLED_CELL}"]
@@ -176,7 +176,7 @@ def test_study_goes_through_sbatch_survives_a_walltime_kill_and_equals_a_local_r
     named = {*fast_cell, *killed_cell, "rule_evaluate_reference"}
     grouped = [c for c in comments if c not in named and "evaluat" in c]
     assert len(grouped) == 1, comments
-    assert len(jobs) == 7 + len(killed_cell), comments
+    assert len(jobs) == 8 + len(killed_cell), comments
     killed = [job for job in jobs if job["comment"] == killed_cell[0]]
     assert killed[0]["state"] == "TIMEOUT" and killed[0]["limit"] == "1:00", killed
     assert killed[-1]["state"] == "COMPLETED"

@@ -1,14 +1,18 @@
 """Evaluate one grid network on the test split (rule `evaluate`)."""
 
-from pathlib import Path
-
+from advmri.data.dataset import DatasetFiles
+from advmri.evaluation import evaluate_network
 from advmri.logs import log_to
-from advmri.metrics.evaluate import evaluate_network
 
 with log_to(snakemake.log[0]):
     table = evaluate_network(
         snakemake.input.network,
-        dataset_dir=Path(snakemake.input.hq).parent,
+        dataset=DatasetFiles(
+            hq=snakemake.input.hq,
+            lq=snakemake.input.lq,
+            samples=snakemake.input.samples,
+            lesion=snakemake.input.lesion,
+        ),
         split_csv=snakemake.input.split,
         settings=snakemake.params.metrics,
         device=snakemake.params.device,

@@ -1,23 +1,25 @@
 """Reference rows for the report: the LQ input itself, the HQ truth itself and the pretrained
 generator (rule `evaluate_reference`)."""
 
-from pathlib import Path
-
+from advmri.data.dataset import DatasetFiles
+from advmri.evaluation import evaluate_lq, evaluate_network, evaluate_truth
 from advmri.logs import log_to
-from advmri.metrics.evaluate import evaluate_lq, evaluate_network, evaluate_truth
 
 with log_to(snakemake.log[0]):
-    dataset_dir = Path(snakemake.input.hq).parent
-    settings = snakemake.params.metrics
-    evaluate_lq(dataset_dir, snakemake.input.split, settings).to_csv(
-        snakemake.output.lq, index=False
+    dataset = DatasetFiles(
+        hq=snakemake.input.hq,
+        lq=snakemake.input.lq,
+        samples=snakemake.input.samples,
+        lesion=snakemake.input.lesion,
     )
-    evaluate_truth(dataset_dir, snakemake.input.split, settings).to_csv(
+    settings = snakemake.params.metrics
+    evaluate_lq(dataset, snakemake.input.split, settings).to_csv(snakemake.output.lq, index=False)
+    evaluate_truth(dataset, snakemake.input.split, settings).to_csv(
         snakemake.output.truth, index=False
     )
     evaluate_network(
         snakemake.input.pretrain,
-        dataset_dir=dataset_dir,
+        dataset=dataset,
         split_csv=snakemake.input.split,
         settings=settings,
         device=snakemake.params.device,

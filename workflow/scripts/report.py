@@ -1,4 +1,4 @@
-"""Statistics, Figures 3-7, training health and the study report (rule `report`)."""
+"""Figures 3-7, training curves and the study report, from the statistics folder (rule `report`)."""
 
 from pathlib import Path
 
@@ -22,7 +22,8 @@ with log_to(snakemake.log[0]):
         config=snakemake.params.settings,
         html_path=snakemake.output.html,
         md_path=snakemake.output.md,
-        stats_dir=snakemake.output.stats,
+        stats_dir=snakemake.input.stats,
+        compute_statistics=False,
         figures_dir=snakemake.output.figures,
         # results/networks/<cell>/train_log.csv: the folder names the cell
         train_logs={Path(p).parent.name: p for p in snakemake.input.train_logs},

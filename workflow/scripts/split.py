@@ -1,12 +1,11 @@
 """Assign each patient to train, val or test (rule `split`)."""
 
-import pandas as pd
-
+from advmri.data.dataset import read_samples
 from advmri.data.split import split_subjects
 from advmri.logs import log_to
 
 with log_to(snakemake.log[0]) as log:
-    samples = pd.read_csv(snakemake.input.samples)
+    samples = read_samples(snakemake.input.samples)
     settings = snakemake.params.split
     table = split_subjects(
         samples["subject"],

@@ -1,8 +1,9 @@
 """One interface for the anatomy a dataset is synthesised from.
 
-A :class:`Subject` is one patient's 2-D axial anatomy on the network's 208 x 176 grid: a T1 image and
-the WM, GM and CSF probability maps. Every source (the embedded MNI152 template, an OASIS-1 download)
-yields subjects in a fixed, sorted order, so the dataset and the split are reproducible.
+A :class:`Subject` is one patient's 2-D axial anatomy on the network's 208 x 176 grid: the WM, GM and
+CSF probability maps the synthesis mixes, and the T1 image where the source has one. Every source (the
+embedded MNI152 template, an OASIS-1 download, users' tissue maps listed in a NIfTI manifest) yields
+subjects in a fixed, sorted order, so the dataset and the split are reproducible.
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ class Subject:
 
     ``subject`` is the patient (the split's unit); ``session`` names this scan, unique in a dataset
     (OASIS-1 ``OAS1_0061_MR2`` is a session of patient ``OAS1_0061``). Maps are float32 in [0, 1],
-    rows anterior to posterior, columns patient-left to patient-right (neurological view).
+    rows anterior to posterior, columns patient-left to patient-right (neurological view). ``t1`` is
+    None for a source of tissue maps alone (``nifti``): the synthesis never reads it.
     """
 
     subject: str
     session: str
-    t1: np.ndarray
+    t1: np.ndarray | None
     wm: np.ndarray
     gm: np.ndarray
     csf: np.ndarray
@@ -35,6 +37,8 @@ class Subject:
     def __post_init__(self) -> None:
         for name in ("t1", "wm", "gm", "csf"):
             array = getattr(self, name)
+            if array is None and name == "t1":
+                continue
             if array.shape != IMAGE_SHAPE:
                 raise ValueError(
                     f"{self.session}: {name} map has shape {array.shape}, expected {IMAGE_SHAPE}"

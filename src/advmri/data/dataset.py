@@ -9,6 +9,7 @@ Files (the contract later stages and users rely on):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -20,6 +21,7 @@ import pandas as pd  # noqa: E402
 
 from advmri.data.anatomy import Subject  # noqa: E402
 from advmri.data.mni152 import load_mni152_subjects  # noqa: E402
+from advmri.data.nifti import load_nifti_subjects  # noqa: E402
 from advmri.data.oasis1 import load_oasis1_subjects  # noqa: E402
 from advmri.data.synthesis import Dataset, synthesize_dataset  # noqa: E402
 from advmri.errors import DataError  # noqa: E402
@@ -29,6 +31,8 @@ def load_subjects(data: dict) -> list[Subject]:
     """The subjects of the configured anatomy source (the config's ``data`` section)."""
     if data["source"] == "mni152":
         return list(load_mni152_subjects(**data["mni152"]))
+    if data["source"] == "nifti":
+        return list(load_nifti_subjects(**data["nifti"]))
     options = data["oasis1"]
     return list(
         load_oasis1_subjects(options["root"], options["slice_index"], options["on_bad_session"])
@@ -117,8 +121,13 @@ def open_array(path: str | Path, name: str) -> np.ndarray:
     return np.load(path, mmap_mode="r")
 
 
-def read_samples(path: str | Path, n: int, columns: tuple[str, ...] = ("sample", "subject")):
+def read_samples(
+    path: str | Path, n: int | None = None, columns: tuple[str, ...] = ("sample", "subject")
+) -> pd.DataFrame:
     """``samples.csv``, checked: the ``columns`` present, ``sample`` = 0..n-1 each once.
+
+    ``n`` is the number of images in the arrays; None (a reader of the table alone, such as the
+    split rule) takes the table's own length.
 
     Raises
     ------
@@ -137,6 +146,8 @@ def read_samples(path: str | Path, n: int, columns: tuple[str, ...] = ("sample",
     missing = [c for c in columns if c not in table.columns]
     if missing:
         raise DataError(f"dataset: {path} lacks column {missing[0]!r}; {_RERUN}")
+    if n is None:
+        n = len(table)
     if len(table) != n:
         raise DataError(f"dataset: {path} has {len(table)} rows for {n} images in the arrays")
     indices = pd.to_numeric(table["sample"], errors="coerce")
@@ -201,6 +212,34 @@ def check_images(
         )
 
 
+@dataclass(frozen=True)
+class DatasetFiles:
+    """Paths of the dataset stage's contract files (a rule's declared inputs).
+
+    ``lesion`` is None for a reader that does not need the lesion masks (training).
+    """
+
+    hq: Path
+    lq: Path
+    samples: Path
+    lesion: Path | None = None
+
+    @classmethod
+    def in_folder(cls, folder: str | Path, lesion: bool = True) -> DatasetFiles:
+        """The files as the synthesize rule names them in ``folder`` (``results/dataset/``)."""
+        folder = Path(folder)
+        return cls(
+            hq=folder / "hq.npy",
+            lq=folder / "lq.npy",
+            samples=folder / "samples.csv",
+            lesion=folder / "lesion.npy" if lesion else None,
+        )
+
+    def read(self, columns: tuple[str, ...] = ("sample", "subject")) -> Dataset:
+        """:func:`read_dataset` of these files."""
+        return read_dataset(self.hq, self.lq, self.samples, self.lesion, columns)
+
+
 def read_dataset(
     hq: str | Path,
     lq: str | Path,
@@ -247,6 +286,26 @@ def read_dataset(
     for name in ("hq", "lq"):
         check_images(arrays[name], paths[name], table)
     return Dataset(hq=arrays["hq"], lq=arrays["lq"], lesion=arrays.get("lesion"), samples=table)
+
+
+def take_samples(dataset: Dataset, rows: np.ndarray) -> Dataset:
+    """The samples ``rows`` (``sample`` indices) of ``dataset``, loaded into memory.
+
+    Returns
+    -------
+    Dataset
+        ``hq``, ``lq`` float32 and ``lesion`` bool (None when ``dataset`` has none) arrays of
+        ``len(rows)`` images in the order of ``rows``; ``samples`` their rows of the table,
+        index reset.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    table = dataset.samples.set_index("sample", drop=False).loc[rows].reset_index(drop=True)
+    return Dataset(
+        hq=np.asarray(dataset.hq[rows], dtype=np.float32),
+        lq=np.asarray(dataset.lq[rows], dtype=np.float32),
+        lesion=None if dataset.lesion is None else np.asarray(dataset.lesion[rows], dtype=bool),
+        samples=table,
+    )
 
 
 def write_preview(dataset: Dataset, path: Path, n_samples: int = 6) -> None:

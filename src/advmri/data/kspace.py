@@ -115,7 +115,20 @@ def degrade(
     times larger), so this is study §2's "add noise, then truncate" with the noise level stated where
     it is seen. Returns float32 with ``hq``'s shape, constant on ``1/fraction``-sized blocks.
     """
+    return normalize_unit(degraded_magnitude(hq, fraction, noise_std, rng)).astype(np.float32)
+
+
+def degraded_magnitude(
+    hq: np.ndarray, fraction: float, noise_std: float, rng: np.random.Generator
+) -> np.ndarray:
+    """:func:`degrade` before its final rescale: the noisy low-resolution magnitude on ``hq``'s grid.
+
+    The central ``fraction`` of k-space, complex Gaussian noise of standard deviation
+    ``noise_std`` (real part drawn from ``rng`` first, then the imaginary part), the magnitude,
+    nearest-neighbour enlargement back to ``hq``'s shape. In HQ intensity units, float64.
+    ``advmri enhance --degrade`` rescales a whole volume of these at once instead of each slice.
+    """
     low = truncate_kspace(hq, fraction)
     low = low + rng.normal(0.0, noise_std, low.shape) + 1j * rng.normal(0.0, noise_std, low.shape)
     factor = (hq.shape[0] // low.shape[0], hq.shape[1] // low.shape[1])
-    return normalize_unit(upsample_nearest(np.abs(low), factor)).astype(np.float32)
+    return upsample_nearest(np.abs(low), factor)

@@ -3,8 +3,9 @@
 - :mod:`advmri.metrics.lesion`: GE, sharpness, ECE, MIE and SSIM of one image pair.
 - :mod:`advmri.metrics.edges`: the 8 segments across a lesion's edge.
 - :mod:`advmri.metrics.sigmoid`: the batched sigmoid fitter behind sharpness.
-- :mod:`advmri.metrics.evaluate`: a network's (or the LQ input's) table over the test split;
-  imported explicitly, as it needs torch and the model layer.
+- :mod:`advmri.metrics.evaluate`: the table of a stack of images against their truth (one row
+  per test sample). Running a network over the dataset is :mod:`advmri.evaluation`'s; nothing
+  here imports torch, the models or training.
 """
 
 from advmri.metrics.edges import EdgeSegments, edge_segments, sample_profiles

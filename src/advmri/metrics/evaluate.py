@@ -1,5 +1,8 @@
-"""Evaluate a network (or the LQ input itself) on the test split: one row of lesion metrics per
-test sample.
+"""Lesion metrics of a stack of enhanced images against their truth: one row per test sample.
+
+Pure functions, arrays in and a table out: running a network over the dataset is
+:mod:`advmri.evaluation`'s (which reads the dataset, runs the network with
+:mod:`advmri.models.inference` and calls :func:`evaluate_arrays`).
 
 The table's columns are :data:`COLUMNS`; ``w_per, w_adv, lr`` are the grid cell's (NaN for the
 reference rows: the LQ input and the pretrained generator). All sigmoid fits of a test set run
@@ -10,16 +13,12 @@ depend on the other profiles in the batch, so the table equals the per-image fun
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
-from advmri.data.dataset import read_dataset
 from advmri.errors import ConfigError, DataError
 from advmri.logs import logger
 from advmri.metrics.edges import edge_segments, sample_profiles
@@ -35,9 +34,6 @@ from advmri.metrics.lesion import (
     sobel_gradients,
     ssim_in_box_with_reason,
 )
-from advmri.models import load_generator
-from advmri.train.data import split_indices
-from advmri.train.loop import resolve_device
 
 CELL_COLUMNS = ["w_per", "w_adv", "lr"]
 METRIC_COLUMNS = [
@@ -104,58 +100,6 @@ class MetricSettings:
             if not ok:
                 raise ConfigError(f"metrics.{message} (config.yaml)")
         return out
-
-
-@dataclass(frozen=True)
-class TestSet:
-    """The test split of the dataset, in ``sample`` order.
-
-    Attributes
-    ----------
-    samples : DataFrame
-        The test rows of ``samples.csv`` (index reset), sorted by ``sample``.
-    lq, hq : (n, H, W) float32
-        Network input and ground truth.
-    lesion : (n, H, W) bool
-        Lesion masks.
-    """
-
-    samples: pd.DataFrame
-    lq: np.ndarray
-    hq: np.ndarray
-    lesion: np.ndarray
-
-
-def load_test_set(dataset_dir: str | Path, split_csv: str | Path) -> TestSet:
-    """Read the test samples of ``dataset_dir`` (``hq.npy``, ``lq.npy``, ``lesion.npy``,
-    ``samples.csv``) according to ``split_csv``; only the test rows are loaded into memory.
-
-    Raises
-    ------
-    DataError
-        Anything :func:`advmri.data.dataset.read_dataset` refuses (a missing, truncated or
-        corrupt file, NaN in an image, naming the file and sample), or an empty test split.
-    """
-    dataset_dir = Path(dataset_dir)
-    dataset = read_dataset(
-        **{name: dataset_dir / f"{name}.npy" for name in ("hq", "lq", "lesion")},
-        samples=dataset_dir / "samples.csv",
-        columns=("sample", "subject", *BBOX_COLUMNS),
-    )
-    arrays = {"hq": dataset.hq, "lq": dataset.lq, "lesion": dataset.lesion}
-    samples = dataset.samples
-    if not Path(split_csv).is_file():
-        raise DataError(f"{split_csv} does not exist; run the dataset and split rules first")
-    test_rows = split_indices(samples, pd.read_csv(split_csv))["test"]
-    if test_rows.size == 0:
-        raise DataError(f"{split_csv} puts no subject in the test split; nothing to evaluate")
-    table = samples.set_index("sample", drop=False).loc[test_rows].reset_index(drop=True)
-    return TestSet(
-        samples=table,
-        lq=np.asarray(arrays["lq"][test_rows], dtype=np.float32),
-        hq=np.asarray(arrays["hq"][test_rows], dtype=np.float32),
-        lesion=np.asarray(arrays["lesion"][test_rows], dtype=bool),
-    )
 
 
 def evaluate_arrays(
@@ -302,154 +246,3 @@ def evaluate_arrays(
         table.attrs["nan_reasons"] or "none",
     )
     return table
-
-
-def enhance(
-    model: torch.nn.Module, lq: np.ndarray, batch_size: int, device: str | torch.device = "cpu"
-) -> np.ndarray:
-    """Run ``model`` on every image of ``lq`` (n, H, W) in fixed-order batches; float32 output.
-
-    Deterministic: eval mode, ``torch.inference_mode``, fixed batch composition, and on CUDA
-    cuDNN's deterministic algorithms (no autotuning) for the duration of the call. The output
-    is not clipped.
-    """
-    device = torch.device(device)
-    model.eval()
-    out = np.empty(lq.shape, dtype=np.float32)
-    previous = torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark
-    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
-    try:
-        with torch.inference_mode():
-            for start in range(0, lq.shape[0], batch_size):
-                batch = torch.from_numpy(np.ascontiguousarray(lq[start : start + batch_size]))
-                pred = model(batch[:, None].to(device=device, dtype=torch.float32))
-                out[start : start + batch_size] = pred[:, 0].float().cpu().numpy()
-    finally:
-        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = previous
-    return out
-
-
-def cell_of(metadata: dict) -> dict[str, float]:
-    """``w_per, w_adv, lr`` of a fine-tuned generator's metadata (``settings.cell``); NaN for
-    a generator that is not a grid cell's (the pretrained one)."""
-    cell = (metadata.get("settings") or {}).get("cell") or {}
-    return {key: float(cell[key]) if key in cell else np.nan for key in CELL_COLUMNS}
-
-
-def _with_cell(table: pd.DataFrame, cell: dict[str, float]) -> pd.DataFrame:
-    out = table.copy()
-    for key in CELL_COLUMNS:
-        out[key] = cell[key]
-    return out[COLUMNS]
-
-
-def save_examples(path: str | Path, samples: np.ndarray, enhanced: np.ndarray) -> None:
-    """Write ``sample`` (int64, k) and ``enhanced`` (float32, (k, H, W)) to an ``.npz`` file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(
-        path,
-        sample=np.asarray(samples, dtype=np.int64),
-        enhanced=np.asarray(enhanced, dtype=np.float32),
-    )
-
-
-def evaluate_network(
-    network_path: str | Path,
-    dataset_dir: str | Path,
-    split_csv: str | Path,
-    settings: dict,
-    device: str = "cpu",
-    threads: int | None = None,
-    examples_path: str | Path | None = None,
-) -> pd.DataFrame:
-    """Evaluate one generator file on the test split.
-
-    Parameters
-    ----------
-    network_path : path
-        A ``generator.pt`` written by :func:`advmri.models.save_generator`.
-    dataset_dir : path
-        Folder with ``hq.npy``, ``lq.npy``, ``lesion.npy``, ``samples.csv``.
-    split_csv : path
-        ``split.csv`` (subject, split).
-    settings : dict
-        The config's ``metrics`` section (``batch_size`` is the inference batch).
-    device : str
-        ``cpu``, ``cuda`` or ``auto``.
-    threads : int, optional
-        CPU threads for torch (the rule's ``threads``).
-    examples_path : path, optional
-        Where to save the enhanced images of the first ``metrics.example_samples`` test
-        samples (in sample order) as ``.npz`` (keys ``sample``, ``enhanced``).
-
-    Returns
-    -------
-    DataFrame
-        :data:`COLUMNS`, one row per test sample in sample order; ``w_per, w_adv, lr`` from the
-        generator's metadata (NaN for the pretrained generator).
-    """
-    cfg = MetricSettings.from_config(settings)
-    if threads:
-        torch.set_num_threads(int(threads))
-    torch_device = resolve_device(device)
-    model, metadata = load_generator(network_path, torch_device)
-    test = load_test_set(dataset_dir, split_csv)
-    started = time.perf_counter()
-    enhanced = enhance(model, test.lq, cfg.batch_size, torch_device)
-    bad = np.flatnonzero(~np.isfinite(enhanced).all(axis=(1, 2)))
-    if bad.size:  # NaN metrics rows would look like fit failures
-        raise DataError(
-            f"{network_path} gave NaN or infinite values on {bad.size} of {len(enhanced)} test "
-            f"images (the first: sample {int(test.samples['sample'].iloc[bad[0]])}); nothing "
-            "was written"
-        )
-    inferred = time.perf_counter()
-    table = evaluate_arrays(enhanced, test.hq, test.lesion, test.samples, cfg, str(network_path))
-    logger.info(
-        "%s: %d test images, inference %.1f s on %s, metrics %.1f s",
-        network_path,
-        len(table),
-        inferred - started,
-        torch_device,
-        time.perf_counter() - inferred,
-    )
-    if examples_path is not None:
-        k = min(cfg.example_samples, len(table))
-        save_examples(examples_path, test.samples["sample"].to_numpy()[:k], enhanced[:k])
-    out = _with_cell(table, cell_of(metadata))
-    out.attrs.update(table.attrs)
-    return out
-
-
-def evaluate_lq(dataset_dir: str | Path, split_csv: str | Path, settings: dict) -> pd.DataFrame:
-    """Reference evaluation of the LQ network input itself (no network) on the test split.
-
-    Same columns as :func:`evaluate_network`, with ``w_per, w_adv, lr`` NaN.
-    """
-    return _evaluate_reference_images("lq", dataset_dir, split_csv, settings)
-
-
-def evaluate_truth(dataset_dir: str | Path, split_csv: str | Path, settings: dict) -> pd.DataFrame:
-    """Reference evaluation of the HQ ground truth against itself on the test split.
-
-    GE, ECE and MIE are 0 and SSIM is 1 by definition (NaN where the metric itself is undefined,
-    e.g. GE in a box without gradients); what this row adds is the Sharpness of the truth's own
-    lesion edges and how many of their profiles fit, so a network's Sharpness can be read as
-    "sharper than the truth" or only "sharper than the input". Same columns as
-    :func:`evaluate_network`, with ``w_per, w_adv, lr`` NaN.
-    """
-    return _evaluate_reference_images("hq", dataset_dir, split_csv, settings)
-
-
-def _evaluate_reference_images(
-    which: str, dataset_dir: str | Path, split_csv: str | Path, settings: dict
-) -> pd.DataFrame:
-    """Evaluate the test split's ``lq`` or ``hq`` images themselves (no network)."""
-    cfg = MetricSettings.from_config(settings)
-    test = load_test_set(dataset_dir, split_csv)
-    images, label = (test.lq, "LQ input") if which == "lq" else (test.hq, "HQ truth")
-    table = evaluate_arrays(images, test.hq, test.lesion, test.samples, cfg, label)
-    out = _with_cell(table, dict.fromkeys(CELL_COLUMNS, np.nan))
-    out.attrs.update(table.attrs)
-    return out

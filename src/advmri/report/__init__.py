@@ -4,7 +4,14 @@ The report reads only the files of the evaluation and statistics stages, so it c
 an existing statistics folder.
 """
 
-from advmri.report.build import build_report, make_figures, read_stats
+from advmri.report.build import build_report, make_figures, read_stats, write_statistics
 from advmri.report.findings import Finding, evaluate_findings
 
-__all__ = ["Finding", "build_report", "evaluate_findings", "make_figures", "read_stats"]
+__all__ = [
+    "Finding",
+    "build_report",
+    "evaluate_findings",
+    "make_figures",
+    "read_stats",
+    "write_statistics",
+]

@@ -1,7 +1,9 @@
 """The study report: statistics, Figures 3-7, Table 1 and the verdict on the paper's findings.
 
-``build_report`` is the one call behind the workflow's ``report`` rule; ``make_figures`` and
-``evaluate_findings`` (in ``findings``) are usable on their own.
+``write_statistics`` is the one call behind the workflow's ``stats`` rule (training health and the
+mixed models), ``build_report`` the one behind its ``report`` rule (figures and the report files,
+from the statistics folder); ``make_figures`` and ``evaluate_findings`` (in ``findings``) are usable
+on their own.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from advmri.report.figures import (
 )
 from advmri.report.findings import Finding, evaluate_findings, table1_differences
 from advmri.report.health import (
+    HEALTH_COLUMNS,
     classify_training,
     excluded_networks,
     flag_label,
@@ -56,6 +59,9 @@ from advmri.report.tables import (
 
 #: The words that flag a run whose perceptual loss used a random VGG19 (as advmri.models says it).
 RANDOM_VGG_FLAG = "random VGG19, not ImageNet"
+
+#: The statistics folder's file of every network's training status (``HEALTH_COLUMNS``).
+TRAINING_HEALTH_FILE = "training_health.csv"
 
 #: Paper Table 1, GE F-ratios per W_per, as study §9 lists them ("in order LR 0.001 then 0.01").
 PAPER_GE_F: dict[float, tuple[float, float]] = {
@@ -415,6 +421,108 @@ def flagged_winners(table1: pd.DataFrame, statuses: Mapping[str, str]) -> str:
     return ", ".join(flag_label(name, statuses) for name in names)
 
 
+def write_statistics(
+    eval_csvs: Sequence[str | Path],
+    stats_dir: str | Path,
+    *,
+    settings: Mapping,
+    lq_reference: str | Path | None = None,
+    train_logs: Mapping[str, str | Path] | None = None,
+    pretrain_log: str | Path | None = None,
+) -> list[str]:
+    """The statistics stage (rule ``stats``): training health, then the study's mixed models.
+
+    Parameters
+    ----------
+    eval_csvs : ``results/eval/{cell}.csv`` of every grid network.
+    stats_dir : folder (created) of the statistics tables (``advmri.stats.OUTPUT_FILES``,
+        ``diagnostics.png``) and, with the train logs, ``training_health.csv``.
+    settings : ``seed`` and the ``stats`` section (``table1.test``, ``table1.selection``,
+        ``exclude``, ``divergence_ratio``; ``stats.figures`` is not read): the study config or
+        the part of it the rule passes.
+    lq_reference : the LQ input's evaluation CSV (``results/reference/lq.csv``), needed with the
+        train logs.
+    train_logs, pretrain_log : cell name -> ``train_log.csv``, and the pretrained generator's;
+        given together, every network's training health is classified and written, and
+        ``stats.exclude: diverged`` leaves the diverged networks out of the models.
+
+    Returns
+    -------
+    list of str
+        The networks left out of the statistics (empty unless ``stats.exclude: diverged``).
+    """
+    stats_cfg = settings.get("stats", {})
+    table1_cfg = stats_cfg.get("table1", {})
+    stats_dir = Path(stats_dir)
+    stats_dir.mkdir(parents=True, exist_ok=True)
+    excluded: list[str] = []
+    if train_logs is not None and pretrain_log is not None:
+        if lq_reference is None:
+            raise DataError("stats: the training-health check needs the LQ input's evaluation CSV")
+        health = write_training_health(
+            eval_csvs,
+            stats_dir,
+            lq_reference=lq_reference,
+            train_logs=train_logs,
+            pretrain_log=pretrain_log,
+            divergence_ratio=float(stats_cfg.get("divergence_ratio", 2.0)),
+        )
+        excluded = excluded_networks(health, stats_cfg.get("exclude", "none"))
+        if excluded:
+            logger.warning(
+                "stats.exclude = diverged: %d network(s) left out of the statistics: %s",
+                len(excluded),
+                ", ".join(excluded),
+            )
+    # imported here: the statistics are the report's heaviest dependency and only this stage
+    # needs them (the report is rendered from the statistics folder)
+    from advmri.stats import run_study_statistics
+
+    run_study_statistics(
+        [str(p) for p in eval_csvs if Path(p).stem not in set(excluded)],
+        str(stats_dir),
+        table1_test=table1_cfg.get("test", "paired"),
+        table1_selection=table1_cfg.get("selection", "all"),
+        seed=int(settings.get("seed", 2024)),
+        allow_missing_networks=bool(excluded),
+    )
+    logger.info("statistics written to %s", stats_dir)
+    return excluded
+
+
+def write_training_health(
+    eval_csvs: Sequence[str | Path],
+    stats_dir: str | Path,
+    *,
+    lq_reference: str | Path,
+    train_logs: Mapping[str, str | Path],
+    pretrain_log: str | Path,
+    divergence_ratio: float = 2.0,
+) -> pd.DataFrame:
+    """Classify every network's training (``advmri.report.health``) and write
+    ``stats_dir/training_health.csv``; returns the table (``HEALTH_COLUMNS``)."""
+    health = classify_training(
+        {name: read_train_log(path) for name, path in train_logs.items()},
+        read_train_log(pretrain_log),
+        load_evaluations(eval_csvs),
+        read_table(lq_reference, EVAL_COLUMNS),
+        divergence_ratio,
+    )
+    Path(stats_dir).mkdir(parents=True, exist_ok=True)
+    health.to_csv(Path(stats_dir) / TRAINING_HEALTH_FILE, index=False)
+    return health
+
+
+def read_training_health(stats_dir: str | Path) -> pd.DataFrame | None:
+    """``stats_dir/training_health.csv`` (reasons of ``ok`` networks as ""), or None when absent."""
+    path = Path(stats_dir) / TRAINING_HEALTH_FILE
+    if not path.is_file():
+        return None
+    health = read_table(path, HEALTH_COLUMNS)
+    health["reason"] = health["reason"].fillna("").astype(str)
+    return health
+
+
 def build_report(
     eval_csvs: Sequence[str | Path],
     *,
@@ -431,7 +539,7 @@ def build_report(
     train_logs: Mapping[str, str | Path] | None = None,
     pretrain_log: str | Path | None = None,
 ) -> list[Finding]:
-    """Run the statistics, draw Figures 3-7 and the supplementary figures, write the report files.
+    """Draw Figures 3-7 and the supplementary figures from the statistics, write the report files.
 
     Parameters
     ----------
@@ -440,19 +548,21 @@ def build_report(
         pretrain.csv}`` (same columns as the evaluation CSVs, factors empty).
     examples : ``results/examples/{cell}.npz`` files (their stem is the cell name).
     dataset : ``hq``, ``lq`` (.npy) and ``samples`` (samples.csv) paths.
-    config : the whole study config: its ``stats`` section picks the Table 1 test and selection and
-        the figures' W_per / LR; the whole of it is printed as the settings table.
+    config : the study settings the report prints: its ``stats`` section names the Table 1 test
+        and selection, ``stats.exclude`` and ``stats.divergence_ratio``, and picks the figures'
+        W_per / LR; the whole of it is printed as the settings table.
     html_path, md_path : the two report files.
-    stats_dir : folder of the statistics tables; written by ``advmri.stats.run_study_statistics``
-        when ``compute_statistics``, else read as it is.
+    stats_dir : folder of the statistics tables; written first by :func:`write_statistics`
+        (with ``config``'s seed and ``stats`` section) when ``compute_statistics``, else read as
+        it is (the workflow's ``stats`` rule wrote it).
     figures_dir : folder of the figures' PNGs and CSVs (Figures 3-7, then ``suppNN_*``).
     perceptual_weights : the perceptual VGG's source when known better than from ``config``
         (e.g. from the networks' metadata); ``random`` raises the report's warning.
     train_logs, pretrain_log : cell name -> ``train_log.csv``, and the pretrained generator's;
-        given together, the report gains its training-health section (statuses in
-        ``stats_dir/training_health.csv``, curves in ``figures_dir/training_curves.png``), flags
-        unhealthy networks wherever they appear, and ``stats.exclude: diverged`` leaves diverged
-        networks out of the statistics.
+        given together, the training curves are drawn (``figures_dir/training_curves.png``).
+        The training-health section, and the flags on unhealthy networks wherever they appear,
+        come from ``stats_dir/training_health.csv`` when it is there (the statistics stage
+        writes it from the same logs).
 
     Returns
     -------
@@ -465,55 +575,34 @@ def build_report(
     figures_cfg = stats_cfg.get("figures", {})
     test = table1_cfg.get("test", "paired")
     selection = table1_cfg.get("selection", "all")
-    seed = int(config.get("seed", 2024))
     stats_dir, figures_dir = Path(stats_dir), Path(figures_dir)
 
     check_dataset(dataset)
+    if compute_statistics:
+        write_statistics(
+            eval_csvs,
+            stats_dir,
+            settings=config,
+            lq_reference=references.get("LQ input"),
+            train_logs=train_logs,
+            pretrain_log=pretrain_log,
+        )
     evals = load_evaluations(eval_csvs)
     logger.info("read %d evaluation rows from %d files", len(evals), len(eval_csvs))
     reference_tables = {label: read_table(path, EVAL_COLUMNS) for label, path in references.items()}
-    health, excluded = None, []
     divergence_ratio = float(stats_cfg.get("divergence_ratio", 2.0))
-    if train_logs is not None and pretrain_log is not None:
-        logs = {name: read_train_log(path) for name, path in train_logs.items()}
-        if "LQ input" not in reference_tables:
-            raise DataError("report: the training-health section needs the 'LQ input' reference")
-        health = classify_training(
-            logs,
-            read_train_log(pretrain_log),
-            evals,
-            reference_tables["LQ input"],
-            divergence_ratio,
-        )
-        excluded = excluded_networks(health, stats_cfg.get("exclude", "none"))
-        if excluded:
-            logger.warning(
-                "stats.exclude = diverged: %d network(s) left out of the statistics: %s",
-                len(excluded),
-                ", ".join(excluded),
-            )
-    stats_csvs = [p for p in eval_csvs if Path(p).stem not in set(excluded)]
-    if compute_statistics:
-        # imported here: the statistics are the report's heaviest dependency and only this path
-        # needs them (a report can also be rebuilt from an existing statistics folder)
-        from advmri.stats import run_study_statistics
-
-        stats_dir.mkdir(parents=True, exist_ok=True)
-        run_study_statistics(
-            [str(p) for p in stats_csvs],
-            str(stats_dir),
-            table1_test=test,
-            table1_selection=selection,
-            seed=seed,
-            allow_missing_networks=bool(excluded),
-        )
-        logger.info("statistics written to %s", stats_dir)
     stats = read_stats(stats_dir)
-    if health is not None:
-        health.to_csv(stats_dir / "training_health.csv", index=False)
+    health = read_training_health(stats_dir)
+    excluded = [] if health is None else excluded_networks(health, stats_cfg.get("exclude", "none"))
+    if train_logs is not None and pretrain_log is not None:
+        if health is None:
+            raise DataError(
+                f"report: {stats_dir / TRAINING_HEALTH_FILE} not found; the statistics stage "
+                "writes it when given the train logs (write_statistics)"
+            )
         figures_dir.mkdir(parents=True, exist_ok=True)
         plot_training_curves(
-            logs,
+            {name: read_train_log(path) for name, path in train_logs.items()},
             read_train_log(pretrain_log),
             health,
             figures_dir / "training_curves.png",
@@ -787,7 +876,14 @@ def _blocks(
 
     blocks.append(Block("heading", "Settings"))
     settings = pd.DataFrame(flatten(config), columns=["key", "value"])
-    blocks.append(Block("table", "The whole study configuration of this run.", table=settings))
+    blocks.append(
+        Block(
+            "table",
+            "The study settings of this run (the workflow leaves out `resources` and the "
+            "speed-only `compute` switches, which change no number).",
+            table=settings,
+        )
+    )
     return blocks
 
 

@@ -6,11 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 
-from advmri.data.dataset import read_dataset
-from advmri.errors import DataError
+from advmri.data.dataset import DatasetFiles, take_samples
+from advmri.data.split import rows_of_split
 
 
 @dataclass
@@ -27,27 +26,6 @@ class TrainingData:
         return int(self.train_lq.shape[-2]), int(self.train_lq.shape[-1])
 
 
-def split_indices(samples: pd.DataFrame, split: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Row indices (``samples.sample``) of each split; a sample's split is its subject's.
-
-    Raises
-    ------
-    DataError
-        A subject of ``samples`` is missing from ``split``, or a split name is unknown.
-    """
-    subject_split = dict(zip(split["subject"].astype(str), split["split"], strict=True))
-    subjects = samples["subject"].astype(str)
-    missing = sorted(set(subjects) - set(subject_split))
-    if missing:
-        raise DataError(f"split.csv has no row for subject {missing[0]} of samples.csv")
-    unknown = sorted(set(subject_split.values()) - {"train", "val", "test"})
-    if unknown:
-        raise DataError(f"split.csv: unknown split {unknown[0]!r} (train, val or test)")
-    labels = subjects.map(subject_split).to_numpy()
-    rows = samples["sample"].to_numpy()
-    return {name: np.sort(rows[labels == name]) for name in ("train", "val", "test")}
-
-
 def load_training_data(
     hq: str | Path, lq: str | Path, samples: str | Path, split: str | Path
 ) -> TrainingData:
@@ -57,20 +35,20 @@ def load_training_data(
     ------
     DataError
         Anything :func:`advmri.data.dataset.read_dataset` refuses (a missing, truncated or
-        corrupt file, NaN in an image, naming the file and sample), an empty training split.
+        corrupt file, NaN in an image, naming the file and sample) or
+        :func:`advmri.data.split.rows_of_split` (a split table that does not cover the samples,
+        an empty training split).
     """
-    dataset = read_dataset(hq=hq, lq=lq, samples=samples)
-    hq_all, lq_all, table = dataset.hq, dataset.lq, dataset.samples
-    indices = split_indices(table, pd.read_csv(split))
-    if indices["train"].size == 0:
-        raise DataError(f"{split} puts no subject in the train split; nothing to train on")
+    dataset = DatasetFiles(hq=Path(hq), lq=Path(lq), samples=Path(samples)).read()
+    train = take_samples(dataset, rows_of_split(dataset.samples, split, "train", "train on"))
+    val = take_samples(dataset, rows_of_split(dataset.samples, split, "val"))
 
-    def tensor(array: np.ndarray, rows: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(array[rows], dtype=np.float32)).unsqueeze(1)
+    def tensor(array: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(array)).unsqueeze(1)
 
     return TrainingData(
-        train_lq=tensor(lq_all, indices["train"]),
-        train_hq=tensor(hq_all, indices["train"]),
-        val_lq=tensor(lq_all, indices["val"]),
-        val_hq=tensor(hq_all, indices["val"]),
+        train_lq=tensor(train.lq),
+        train_hq=tensor(train.hq),
+        val_lq=tensor(val.lq),
+        val_hq=tensor(val.hq),
     )

@@ -27,6 +27,7 @@ import advmri
 from advmri.errors import ConfigError, DataError, TrainingError
 from advmri.logs import logger
 from advmri.models import PerceptualLoss, UNet, UNetDiscriminatorSN, load_generator, save_generator
+from advmri.models.inference import resolve_device
 from advmri.models.io import clean_state_dict
 from advmri.models.perceptual import RANDOM_FLAG
 from advmri.train.data import TrainingData
@@ -50,17 +51,6 @@ LOG_COLUMNS = [
 ]
 CHECKPOINT_FORMAT = "advmri-checkpoint"
 _LOSS_TERMS = ("l1", "perceptual", "adversarial", "total", "discriminator")
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is a ConfigError."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("compute.device = cuda but torch sees no CUDA GPU; use auto or cpu")
-    if name not in ("cpu", "cuda"):
-        raise ConfigError(f"compute.device = {name!r}; use auto, cpu or cuda")
-    return torch.device(name)
 
 
 def learning_rate(base: float, schedule: str, epoch: int, epochs: int) -> float:

@@ -3,7 +3,7 @@
 Before: a network whose weights hold NaN wrote a volume whose whole field of view was NaN; an
 all-zero scan came back non-zero (the network's bias). Now a network or an output that is not
 finite is one line and exit 2 with nothing written, and a scan without signal is written unchanged
-with a warning. (Bad scans, settings and output paths are in tests/test_enhance.py's
+with a warning. (Bad scans, settings and output paths are in tests/enhance/test_enhance.py's
 ``test_each_bad_input_is_refused_with_one_line``.)
 """
 
@@ -145,3 +145,49 @@ def test_network_help_says_it_is_a_folder():
     enhance_parser = build_parser()._subparsers._group_actions[0].choices["enhance"]
     text = " ".join(enhance_parser.format_help().split())
     assert "--network DIR a trained network's folder, results/networks/<cell>/" in text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "synthesis: {noise_stdd: 0.1}\n",
+            "config: synthesis: unknown key 'noise_stdd' (allowed: ",
+        ),
+        (
+            "synthesis: {noise_std: .nan}\n",
+            "config: synthesis.noise_std = nan must be a finite number",
+        ),
+        ("synthesis: {noise_std: 2}\n", "config: synthesis.noise_std = 2 must be at most 1"),
+        (
+            "synthesiss: {noise_std: 0.1}\n",
+            "config: (top level): unknown key 'synthesiss' (allowed: ",
+        ),
+        ("- noise_std\n", "holds a list, not a study config (a mapping with a synthesis section)"),
+    ],
+    ids=["unknown-key", "nan", "above-maximum", "unknown-section", "not-a-mapping"],
+)
+def test_a_bad_config_for_degrade_gives_the_configs_one_line_and_writes_nothing(
+    tmp_path, scan, network_dir, capsys, text, expected
+):
+    mine = tmp_path / "my.yaml"
+    mine.write_text(text)
+    out = tmp_path / "out.nii.gz"
+    code, stdout, err = enhance(network_dir, scan, out, capsys, "--degrade", "--config", str(mine))
+    assert (code, stdout) == (2, "")
+    assert err.startswith(f"advmri enhance: --config {mine}: {expected}"), err
+    assert err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_a_partial_config_for_degrade_needs_only_the_keys_it_sets(
+    tmp_path, scan, network_dir, capsys
+):
+    """A config is checked as a --configfile overlay: what it has must be valid, nothing more."""
+    mine = tmp_path / "my.yaml"
+    mine.write_text("seed: 7\nsynthesis: {kspace_fraction: 0.25}\n")
+    out = tmp_path / "out.nii.gz"
+    code, _, err = enhance(network_dir, scan, out, capsys, "--degrade", "--config", str(mine))
+    assert code == 0, err
+    assert "--degrade uses noise_std 0.04, kspace_fraction 0.25 from " in err
+    assert out.exists()

@@ -18,16 +18,17 @@ from nibabel.spatialimages import HeaderDataError
 from scipy import ndimage
 from skimage.transform import resize
 
-import advmri.enhance
+import advmri.enhance.files
 from advmri.cli import main
 from advmri.data.anatomy import axial_slab, center_crop_or_pad
+from advmri.data.geometry import SliceMap
+from advmri.data.kspace import degrade
 from advmri.enhance import (
     DEFAULT_KSPACE_FRACTION,
     DEFAULT_NOISE_STD,
     EnhanceError,
-    SliceMap,
-    _save,
     degradation_settings,
+    degrade_slices,
     degrade_volume,
     enhance_file,
     enhance_slices,
@@ -36,10 +37,11 @@ from advmri.enhance import (
     load_network,
     volume_to_grid,
 )
+from advmri.enhance.files import save_volume
 from advmri.models import RANDOM_FLAG, UNet, save_generator
 
-#: The repository's study configuration, whose synthesis defaults enhance.py copies.
-CONFIG_YAML = Path(__file__).resolve().parents[1] / "config.yaml"
+#: The repository's study configuration, whose synthesis defaults the schema documents.
+CONFIG_YAML = Path(__file__).resolve().parents[2] / "config.yaml"
 #: Plain min-max scaling: no voxel clipped, so an identity network returns every voxel.
 MIN_MAX = (0.0, 100.0)
 #: Largest error, as a fraction of the intensity range, of resampling the smooth test anatomy
@@ -356,6 +358,16 @@ def test_packaged_degradation_defaults_are_config_yaml_synthesis_defaults():
     assert DEFAULT_KSPACE_FRACTION == synthesis["kspace_fraction"]
 
 
+def test_degrade_slices_is_the_datasets_degradation_of_each_slice():
+    """One slice: the volume-wide rescale is the slice's, so the result is kspace.degrade's."""
+    hq = np.clip(ndimage.gaussian_filter(np.random.default_rng(3).random((208, 176)), 4) * 3, 0, 1)
+    ours = degrade_slices(hq[None].astype(np.float32), 0.04, 0.125, np.random.default_rng(11))[0]
+    dataset = degrade(
+        hq.astype(np.float32).astype(np.float64), 0.125, 0.04, np.random.default_rng(11)
+    )
+    np.testing.assert_allclose(ours, dataset, atol=1e-6)
+
+
 def test_degradation_settings_recorded_in_the_network_file_come_first(tmp_path):
     path = tmp_path / "generator.pt"
     recorded = {"noise_std": 0.02, "kspace_fraction": 0.25}
@@ -541,7 +553,7 @@ def test_a_write_that_nibabel_refuses_is_one_line_and_leaves_no_file(
         Path(filename).write_bytes(b"half a header")
         raise HeaderDataError("Could not decompose affine")
 
-    monkeypatch.setattr(advmri.enhance.nib, "save", refuse)
+    monkeypatch.setattr(advmri.enhance.files.nib, "save", refuse)
     code, _, err = run_cli(
         ["enhance", "--network", str(identity_network), "--device", "cpu", str(scan), str(out)],
         capsys,
@@ -559,7 +571,7 @@ def test_save_turns_nibabels_own_refusal_into_an_enhance_error(tmp_path):
     image = nib.Nifti1Image(np.zeros((4, 4, 4), dtype=np.float32), np.eye(4))
     image.set_sform(np.diag([np.nan, 1, 1, 1]))  # nibabel cannot write this affine
     with pytest.raises(EnhanceError, match=r"cannot write .*HeaderDataError"):
-        _save(image, tmp_path / "bad.nii.gz")
+        save_volume(image, tmp_path / "bad.nii.gz")
     assert list(tmp_path.iterdir()) == []
 
 
