@@ -253,6 +253,21 @@ def test_profile_left_with_a_partition_placeholder_stops_naming_it(study, tmp_pa
     assert line.startswith("slurm: slurm_partition is still the placeholder <cpu_partition>")
 
 
+def test_gpu_partition_placeholder_names_the_set_resources_key_that_overrides_it(study, tmp_path):
+    edits = {key: value for key, value in EDITS.items() if key != "<gpu_partition>"}
+    line = failed_run(
+        study,
+        tmp_path / "run",
+        "results/networks/pretrain/generator.pt",
+        profile=edited_profile(tmp_path / "p", edits),
+    )
+    assert line == (
+        "slurm: slurm_partition is still the placeholder <gpu_partition> (rule pretrain); set "
+        "set-resources: pretrain: slurm_partition in profiles/slurm/config.yaml (or pass "
+        "--set-resources pretrain:slurm_partition=NAME)"
+    )
+
+
 def test_gpu_job_on_a_partition_without_gpus_stops_before_sbatch(study, tmp_path):
     # `cpuonly` exists on the test cluster but has no gpu GRES (sbatch would answer
     # "Requested node configuration is not available").
