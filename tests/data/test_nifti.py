@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from advmri.data.anatomy import IMAGE_SHAPE, center_crop_or_pad
-from advmri.data.nifti import load_nifti_subjects, read_manifest
+from advmri.data.nifti import load_nifti_subjects, manifest_files, read_manifest
 from advmri.enhance import volume_to_grid
 from advmri.errors import DataError
 
@@ -189,6 +189,18 @@ def test_sessions_of_one_subject_keep_the_subject_and_several_positions_name_the
         ("sub-02", "sub-02_ses-1_z55"),
     ]
     assert not np.array_equal(subjects[0].wm, subjects[1].wm)
+
+
+def test_workflow_inputs_are_the_manifest_and_its_existing_maps(fast_session):
+    folder, (gm, wm, csf) = fast_session
+    manifest = write_manifest(
+        folder, [("sub-01", "s1", gm, wm, csf), ("sub-02", "s2", gm, "x", csf)]
+    )
+    assert manifest_files(manifest) == {
+        "manifest": str(manifest),
+        "maps": sorted(str(folder / name) for name in (gm, wm, csf)),  # x is missing: left out
+    }
+    assert manifest_files(folder / "none.tsv") == {}  # the job names it in one line
 
 
 # --- bad input: one line naming the file and the problem ------------------------------------------

@@ -130,6 +130,24 @@ def read_manifest(path: str | Path) -> list[ManifestRow]:
     return sorted(rows, key=lambda r: (r.subject, r.session))
 
 
+def manifest_files(manifest: str | Path) -> dict[str, str | list[str]]:
+    """The manifest and the map files it lists that exist, for a workflow's inputs.
+
+    Returns ``{"manifest": path, "maps": [...]}``; only ``manifest`` when the reader refuses the
+    table, nothing when it does not exist, and missing maps are left out: reading the anatomy then
+    names the problem in one line (or skips the session) instead of the workflow refusing to start
+    with a list of missing inputs.
+    """
+    if not Path(manifest).is_file():
+        return {}
+    try:
+        rows = read_manifest(manifest)
+    except DataError:
+        return {"manifest": str(manifest)}
+    maps = sorted({str(path) for row in rows for path in row.maps.values() if path.is_file()})
+    return {"manifest": str(manifest), "maps": maps}
+
+
 def _resolve(folder: Path, value: str) -> Path:
     path = Path(value).expanduser()
     return path if path.is_absolute() else folder / path
