@@ -313,6 +313,17 @@ def test_a_bad_manifest_stops_in_one_line_naming_it(tmp_path, header, row, probl
     assert message.startswith(f"nifti: manifest {manifest}") and problem in message
 
 
+def test_a_spreadsheet_exported_csv_with_byte_order_mark_and_crlf_is_read(tmp_path):
+    manifest = tmp_path / "sessions.csv"
+    manifest.write_bytes(b"\xef\xbb\xbfsubject,session,labels\r\nsub-01,sub-01_ses-1,aseg.mgz\r\n")
+    (row,) = read_manifest(manifest)
+    assert (row.subject, row.session, row.maps) == (
+        "sub-01",
+        "sub-01_ses-1",
+        {"labels": tmp_path / "aseg.mgz"},
+    )
+
+
 def test_a_manifest_of_another_format_or_missing_is_refused(tmp_path):
     with pytest.raises(DataError, match=r"manifest .*sessions\.xlsx: expected a \.tsv or \.csv"):
         (tmp_path / "sessions.xlsx").write_text("x")

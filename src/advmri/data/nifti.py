@@ -79,7 +79,10 @@ def read_manifest(path: str | Path) -> list[ManifestRow]:
     if separator is None:
         raise DataError(f"{where}: expected a .tsv or .csv file, not {path.suffix or 'no suffix'}")
     try:
-        table = pd.read_csv(path, sep=separator, dtype=str, keep_default_na=False)
+        # utf-8-sig: spreadsheets export CSV with a byte-order mark before "subject"
+        table = pd.read_csv(
+            path, sep=separator, dtype=str, keep_default_na=False, encoding="utf-8-sig"
+        )
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else "empty"
         raise DataError(f"{where} cannot be read as a table ({reason})") from None
