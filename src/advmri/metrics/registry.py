@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from advmri.errors import ConfigError
+from advmri.errors import ConfigError, DataError
 from advmri.metrics.lesion import (
+    EMPTY_BOX,
     BBox,
     MetricResult,
     edge_contrast_error_with_reason,
@@ -409,5 +410,75 @@ register(
         better="higher",
         compute=per_image(_ssim),
         summary="structural similarity of the lesion's bounding box (data range 1)",
+    )
+)
+
+
+# --- opt-in responses ---------------------------------------------------------------------------
+
+#: PSNR's reason for a NaN where the crops are identical (MSE 0: the PSNR is +inf).
+IDENTICAL_IN_BOX = "identical_in_box"
+
+
+def psnr_in_box(enhanced: np.ndarray, truth: np.ndarray, bbox: BBox) -> MetricResult:
+    """Peak signal-to-noise ratio inside the lesion's bounding box, as BasicSR users report it.
+
+    Parameters
+    ----------
+    enhanced, truth : (H, W) float
+        Images on the [0, 1] intensity scale (data range 1; the enhanced image is not clipped).
+    bbox : (r0, c0, r1, c1)
+        Half-open box, as in ``samples.csv``.
+
+    Returns
+    -------
+    MetricResult
+        ``10 log10(1 / MSE)`` in dB, MSE the mean of ``(enhanced - truth)^2`` over the box
+        (BasicSR's ``calculate_psnr`` with ``max_value`` 1, on the crop; equal to
+        ``skimage.metrics.peak_signal_noise_ratio(truth_crop, enhanced_crop, data_range=1)``).
+        NaN with reason ``"empty_box"`` for an empty box, and ``"identical_in_box"`` where the
+        crops are identical: MSE 0 gives +inf, which no mean or model can use, so it is counted
+        (``missing.csv``) instead of written.
+
+    Notes
+    -----
+    Not a response of the paper; opt in with ``metrics.responses``. Larger is better.
+
+    Raises
+    ------
+    DataError
+        Images of different shapes, or a box outside the image.
+    """
+    a = np.asarray(enhanced, dtype=np.float64)
+    b = np.asarray(truth, dtype=np.float64)
+    if a.ndim != 2 or a.shape != b.shape:
+        raise DataError(
+            f"enhanced and truth must be 2-D images of one shape, got {a.shape} and {b.shape}"
+        )
+    r0, c0, r1, c1 = (int(v) for v in bbox)
+    if min(r0, c0) < 0 or r1 > a.shape[0] or c1 > a.shape[1]:
+        raise DataError(f"bbox {tuple(bbox)} lies outside the image of shape {a.shape}")
+    if r1 <= r0 or c1 <= c0:
+        return MetricResult(np.nan, EMPTY_BOX)
+    mse = float(np.mean((a[r0:r1, c0:c1] - b[r0:r1, c0:c1]) ** 2))
+    if mse == 0.0:
+        return MetricResult(np.nan, IDENTICAL_IN_BOX)
+    return MetricResult(float(10.0 * np.log10(1.0 / mse)))
+
+
+def _psnr(enhanced, truth, lesion, bbox, settings) -> MetricResult:
+    return psnr_in_box(enhanced, truth, bbox)
+
+
+register(
+    Response(
+        name="psnr",
+        label="PSNR",
+        unit="dB",
+        scale="identity",
+        better="higher",
+        compute=per_image(_psnr),
+        summary="opt-in: peak signal-to-noise ratio 10 log10(1/MSE) in the lesion's bounding box "
+        "(data range 1); identical crops are NaN (identical_in_box)",
     )
 )
