@@ -96,6 +96,12 @@ CASES = [
         "networks by ln(GE), so every study has it",
     ),
     (
+        {"metrics": {"responses": ["ge", "sharpness", "ssim"]}},
+        "config: metrics.responses = ['ge', 'sharpness', 'ssim'] lacks 'mie'; the "
+        "training-health check compares each network's MIE and SSIM with the LQ input's, so "
+        "every study has it",
+    ),
+    (
         {"metrics": {"responses": []}},
         "config: metrics.responses = []: [] should be non-empty",
     ),

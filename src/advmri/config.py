@@ -241,19 +241,28 @@ def _check_consistency(config: Mapping) -> None:
     _check_responses(config)
 
 
+#: Responses every study has, and what needs each.
+REQUIRED_RESPONSES = {
+    "ge": "Table 1 ranks the networks by ln(GE)",
+    "mie": "the training-health check compares each network's MIE and SSIM with the LQ input's",
+    "ssim": "the training-health check compares each network's MIE and SSIM with the LQ input's",
+}
+
+
 def _check_responses(config: Mapping) -> None:
-    """``metrics.responses`` names registered responses, GE among them (Table 1 ranks by it)."""
+    """``metrics.responses`` names registered responses, :data:`REQUIRED_RESPONSES` among them."""
     from advmri.metrics.registry import select_responses  # the metric code, only when needed
 
     names = config["metrics"].get("responses")
     if names is None:
         return
     select_responses(names)
-    if "ge" not in names:
-        raise ConfigError(
-            f"config: metrics.responses = {list(names)} lacks 'ge'; Table 1 ranks the networks "
-            "by ln(GE), so every study has it"
-        )
+    for name, needed_by in REQUIRED_RESPONSES.items():
+        if name not in names:
+            raise ConfigError(
+                f"config: metrics.responses = {list(names)} lacks {name!r}; {needed_by}, so "
+                "every study has it"
+            )
 
 
 def _check_cell_overrides(config: Mapping) -> None:
