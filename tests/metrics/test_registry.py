@@ -6,6 +6,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from advmri.errors import ConfigError, DataError
 from advmri.metrics.evaluate import columns, evaluate_arrays
@@ -25,18 +26,8 @@ from advmri.metrics.settings import MetricSettings
 
 from fabricate import REPO
 
-SETTINGS = {
-    "sharpness": {
-        "segment_length_px": 5.0,
-        "samples_per_segment": 21,
-        "interpolation_order": 3,
-        "method": "robust",
-        "min_profiles": 4,
-    },
-    "ssim_max_window": 7,
-    "batch_size": 2,
-    "example_samples": 0,
-}
+#: The repository's metrics settings (config.yaml): the paper's five responses.
+SETTINGS = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))["metrics"]
 
 
 def disc_stack(n: int = 3, size: int = 40) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:

@@ -8,6 +8,7 @@ shows it, without any other code naming it.
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from advmri.grid import Cell
 from advmri.metrics.evaluate import columns, evaluate_arrays
@@ -15,19 +16,13 @@ from advmri.metrics.lesion import EMPTY_MASK, MetricResult
 from advmri.metrics.registry import Response, per_image, register, unregister
 from advmri.report.build import build_report
 
+from fabricate import REPO
+
 TOY = "lesion_brightness"
 RESPONSES = ["ge", "mie", "ssim", TOY]
+#: The repository's metrics settings (config.yaml) with the toy among the study's responses.
 METRICS = {
-    "sharpness": {
-        "segment_length_px": 5.0,
-        "samples_per_segment": 21,
-        "interpolation_order": 3,
-        "method": "robust",
-        "min_profiles": 4,
-    },
-    "ssim_max_window": 7,
-    "batch_size": 4,
-    "example_samples": 2,
+    **yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))["metrics"],
     "responses": RESPONSES,
 }
 
