@@ -35,9 +35,9 @@ EVAL_COLUMNS: tuple[str, ...] = ("sample", "subject", "w_per", "w_adv", "lr", *R
 PROFILES_FITTED = "sharpness_profiles_fitted"
 EMMEANS_COLUMNS: tuple[str, ...] = (
     "response",
-    "lr",
     "w_per",
     "w_adv",
+    "lr",
     "estimate",
     "se",
     "df",
@@ -48,10 +48,10 @@ TABLE1_COLUMNS: tuple[str, ...] = (
     "level",
     "w_per",
     "lr",
-    "vgg_lr",
     "vgg_w_adv",
-    "gan_lr",
+    "vgg_lr",
     "gan_w_adv",
+    "gan_lr",
     *(f"{r}_{s}" for r in RESPONSES for s in ("F", "p")),
 )
 ANOVA_COLUMNS: tuple[str, ...] = ("response", "term", "num_df", "den_df", "F", "p")

@@ -26,7 +26,8 @@ from advmri.stats.analysis import ResponseFit, fit_response
 from advmri.stats.design import RESPONSES, Layout, response_values, table_layout
 from advmri.stats.mixed import fit_mixed
 
-TABLE1_KEYS = ["level", "w_per", "lr", "vgg_lr", "vgg_w_adv", "gan_lr", "gan_w_adv"]
+#: Factor columns in the order of every CSV of the study: w_per, w_adv, lr.
+TABLE1_KEYS = ["level", "w_per", "lr", "vgg_w_adv", "vgg_lr", "gan_w_adv", "gan_lr"]
 #: ``note``: empty, or why a row has no test (its VGG or VGG+GAN network is missing).
 TABLE1_COLUMNS = TABLE1_KEYS + [f"{r}_{s}" for r in RESPONSES for s in ("F", "p")] + ["note"]
 TESTS = ("paired", "pooled")
@@ -38,7 +39,7 @@ def select_winners(ge_fit: ResponseFit) -> pd.DataFrame:
 
     Returns
     -------
-    DataFrame with columns ``level, w_per, lr, vgg_lr, vgg_w_adv, gan_lr, gan_w_adv, note``:
+    DataFrame with columns ``level, w_per, lr, vgg_w_adv, vgg_lr, gan_w_adv, gan_lr, note``:
     level "I" rows (lr NaN) for every W_per, then level "II" rows for every W_per x LR. Empty
     when the grid lacks W_adv = 0 or W_adv > 0 networks. Missing networks (NaN cell means)
     cannot win; a side with no present network is NaN and ``note`` says so.
@@ -48,11 +49,12 @@ def select_winners(ge_fit: ResponseFit) -> pd.DataFrame:
     rows = []
 
     def best(group: pd.DataFrame) -> tuple[float, float]:
+        """(w_adv, lr) of the group's smallest estimate; NaN, NaN for a group with none."""
         group = group[np.isfinite(group["estimate"])]
         if group.empty:
             return np.nan, np.nan
         winner = group.loc[group["estimate"].idxmin()]
-        return winner.lr, winner.w_adv
+        return winner.w_adv, winner.lr
 
     def note(vgg: tuple, gan: tuple) -> str:
         sides = [
