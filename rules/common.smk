@@ -1,6 +1,7 @@
 import sys
 
 from advmri.config import validate_config
+from advmri.data.nifti import manifest_files
 from advmri.errors import ConfigError
 from advmri.grid import NUMBER_PATTERN, Cell, format_number, grid_cells
 
@@ -17,6 +18,14 @@ wildcard_constraints:
 
 
 CELLS = grid_cells(config["grid"])
+
+
+def anatomy_files(wildcards):
+    """Files the anatomy is read from: the nifti source's manifest and the maps it lists (a
+    changed file reruns synthesis); none for the embedded or OASIS-1 anatomy."""
+    if config["data"]["source"] != "nifti":
+        return {}
+    return manifest_files(config["data"]["nifti"]["manifest"])
 
 
 def resources_of(rule_name):

@@ -1,4 +1,6 @@
 rule synthesize:
+    input:
+        unpack(anatomy_files),
     output:
         hq="results/dataset/hq.npy",
         lq="results/dataset/lq.npy",

@@ -9,9 +9,15 @@ from advmri.train.settings import SPEED_ONLY_COMPUTE_KEYS
 
 
 def statistics_settings(config):
-    """What changes the statistics: the seed and the `stats` section less its figure levels."""
+    """What changes the statistics: the seed, the `stats` section less its figure levels, and
+    the study's responses (`metrics.responses`)."""
     stats = {key: value for key, value in config["stats"].items() if key != "figures"}
-    return {"seed": config["seed"], "stats": stats}
+    responses = (
+        {"responses": config["metrics"]["responses"]}
+        if "responses" in config["metrics"]
+        else {}
+    )
+    return {"seed": config["seed"], "stats": stats, "metrics": responses}
 
 
 def report_settings(config):

@@ -15,6 +15,7 @@ import yaml
 
 from advmri.config import deep_update, validate_config
 from advmri.errors import ConfigError
+from advmri.metrics.registry import registered
 
 from fabricate import REPO
 
@@ -92,6 +93,22 @@ CASES = [
         {"model": {"discriminator": {"num_feat": 32}}},
         "config: model.discriminator.num_feat = 32: the key is now model.discriminator.width "
         "(same meaning); rename it in your config",
+    ),
+    # responses that are not registered, or a study without GE (Table 1 ranks by it)
+    (
+        {"metrics": {"responses": ["ge", "psnrr"]}},
+        "config: metrics.responses[1] = 'psnrr' is not a registered response (known: "
+        + ", ".join(r.name for r in registered())
+        + ")",
+    ),
+    (
+        {"metrics": {"responses": ["sharpness", "ssim"]}},
+        "config: metrics.responses = ['sharpness', 'ssim'] lacks 'ge'; Table 1 ranks the "
+        "networks by ln(GE), so every study has it",
+    ),
+    (
+        {"metrics": {"responses": []}},
+        "config: metrics.responses = []: [] should be non-empty",
     ),
 ]
 

@@ -266,6 +266,22 @@ def _check_consistency(config: Mapping) -> None:
             f"({divisor_fractions(IMAGE_SHAPE)})"
         ) from None
     _check_cell_overrides(config)
+    _check_responses(config)
+
+
+def _check_responses(config: Mapping) -> None:
+    """``metrics.responses`` names registered responses, GE among them (Table 1 ranks by it)."""
+    from advmri.metrics.registry import select_responses  # the metric code, only when needed
+
+    names = config["metrics"].get("responses")
+    if names is None:
+        return
+    select_responses(names)
+    if "ge" not in names:
+        raise ConfigError(
+            f"config: metrics.responses = {list(names)} lacks 'ge'; Table 1 ranks the networks "
+            "by ln(GE), so every study has it"
+        )
 
 
 def _check_cell_overrides(config: Mapping) -> None:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from advmri.data.anatomy import IMAGE_SHAPE, center_crop_or_pad
-from advmri.data.nifti import load_nifti_subjects, read_manifest
+from advmri.data.nifti import load_nifti_subjects, manifest_files, read_manifest
 from advmri.enhance import volume_to_grid
 from advmri.errors import DataError
 
@@ -191,6 +191,18 @@ def test_sessions_of_one_subject_keep_the_subject_and_several_positions_name_the
     assert not np.array_equal(subjects[0].wm, subjects[1].wm)
 
 
+def test_workflow_inputs_are_the_manifest_and_its_existing_maps(fast_session):
+    folder, (gm, wm, csf) = fast_session
+    manifest = write_manifest(
+        folder, [("sub-01", "s1", gm, wm, csf), ("sub-02", "s2", gm, "x", csf)]
+    )
+    assert manifest_files(manifest) == {
+        "manifest": str(manifest),
+        "maps": sorted(str(folder / name) for name in (gm, wm, csf)),  # x is missing: left out
+    }
+    assert manifest_files(folder / "none.tsv") == {}  # the job names it in one line
+
+
 # --- bad input: one line naming the file and the problem ------------------------------------------
 
 
@@ -299,6 +311,17 @@ def test_a_bad_manifest_stops_in_one_line_naming_it(tmp_path, header, row, probl
         read_manifest(manifest)
     message = one_line(error)
     assert message.startswith(f"nifti: manifest {manifest}") and problem in message
+
+
+def test_a_spreadsheet_exported_csv_with_byte_order_mark_and_crlf_is_read(tmp_path):
+    manifest = tmp_path / "sessions.csv"
+    manifest.write_bytes(b"\xef\xbb\xbfsubject,session,labels\r\nsub-01,sub-01_ses-1,aseg.mgz\r\n")
+    (row,) = read_manifest(manifest)
+    assert (row.subject, row.session, row.maps) == (
+        "sub-01",
+        "sub-01_ses-1",
+        {"labels": tmp_path / "aseg.mgz"},
+    )
 
 
 def test_a_manifest_of_another_format_or_missing_is_refused(tmp_path):

@@ -79,7 +79,10 @@ def read_manifest(path: str | Path) -> list[ManifestRow]:
     if separator is None:
         raise DataError(f"{where}: expected a .tsv or .csv file, not {path.suffix or 'no suffix'}")
     try:
-        table = pd.read_csv(path, sep=separator, dtype=str, keep_default_na=False)
+        # utf-8-sig: spreadsheets export CSV with a byte-order mark before "subject"
+        table = pd.read_csv(
+            path, sep=separator, dtype=str, keep_default_na=False, encoding="utf-8-sig"
+        )
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else "empty"
         raise DataError(f"{where} cannot be read as a table ({reason})") from None
@@ -128,6 +131,24 @@ def read_manifest(path: str | Path) -> list[ManifestRow]:
             )
         seen[row.session] = row.row
     return sorted(rows, key=lambda r: (r.subject, r.session))
+
+
+def manifest_files(manifest: str | Path) -> dict[str, str | list[str]]:
+    """The manifest and the map files it lists that exist, for a workflow's inputs.
+
+    Returns ``{"manifest": path, "maps": [...]}``; only ``manifest`` when the reader refuses the
+    table, nothing when it does not exist, and missing maps are left out: reading the anatomy then
+    names the problem in one line (or skips the session) instead of the workflow refusing to start
+    with a list of missing inputs.
+    """
+    if not Path(manifest).is_file():
+        return {}
+    try:
+        rows = read_manifest(manifest)
+    except DataError:
+        return {"manifest": str(manifest)}
+    maps = sorted({str(path) for row in rows for path in row.maps.values() if path.is_file()})
+    return {"manifest": str(manifest), "maps": maps}
 
 
 def _resolve(folder: Path, value: str) -> Path:
