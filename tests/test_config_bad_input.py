@@ -83,6 +83,17 @@ CASES = [
         "0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 1, 1.2, 1.5, 2, 3] has no 7); "
         "the override would be ignored",
     ),
+    # the networks' width keys before they became one key, `width`
+    (
+        {"model": {"generator": {"base_features": 32}}},
+        "config: model.generator.base_features = 32: the key is now model.generator.width (same "
+        "meaning); rename it in your config",
+    ),
+    (
+        {"model": {"discriminator": {"num_feat": 32}}},
+        "config: model.discriminator.num_feat = 32: the key is now model.discriminator.width "
+        "(same meaning); rename it in your config",
+    ),
     # responses that are not registered, or a study without GE (Table 1 ranks by it)
     (
         {"metrics": {"responses": ["ge", "psnrr"]}},
@@ -137,6 +148,17 @@ def test_a_key_the_schema_does_not_know_yet_is_still_checked_for_finite_numbers(
     study_config["metrics"]["new_setting"] = {"scale": [1.0, NAN]}
     with pytest.raises(ConfigError, match=r"^config: metrics\.new_setting\.scale\[1\] = nan must"):
         validate_config(study_config)
+
+
+def test_a_config_written_with_the_old_width_keys_only_is_told_the_new_key(study_config):
+    # a whole config of before the rename: `width` is missing too, but the hint is the line shown
+    study_config["model"]["generator"] = {"depth": 4, "base_features": 64}
+    with pytest.raises(ConfigError) as raised:
+        validate_config(study_config)
+    assert str(raised.value) == (
+        "config: model.generator.base_features = 64: the key is now model.generator.width (same "
+        "meaning); rename it in your config"
+    )
 
 
 @pytest.mark.parametrize(

@@ -50,6 +50,26 @@ def test_every_output_file_is_written_with_its_contracted_columns(study):
     ]  # fmt: skip
 
 
+def test_every_statistics_csv_orders_the_factors_w_per_w_adv_lr_as_the_evaluation_csvs(study):
+    paths, out = study
+    order = {"w_per": 0, "w_adv": 1, "lr": 2}
+    evaluation = [c for c in pd.read_csv(paths[0]).columns if c in order]
+    assert evaluation == ["w_per", "w_adv", "lr"]
+    seen = set()
+    for csv in sorted(out.glob("*.csv")):
+        # factor columns grouped by what they belong to: "", "a_", "b_", "by_", "vgg_", "gan_"
+        groups: dict[str, list[str]] = {}
+        for column in pd.read_csv(csv).columns:
+            for factor in order:
+                prefix = column[: -len(factor)]
+                if column.endswith(factor) and (prefix == "" or prefix.endswith("_")):
+                    groups.setdefault(prefix, []).append(factor)
+                    seen.add(csv.name)
+        for prefix, factors in groups.items():
+            assert factors == sorted(factors, key=order.get), (csv.name, prefix, factors)
+    assert {"emmeans.csv", "tukey.csv", "table1.csv", "missing.csv"} <= seen
+
+
 def test_tukey_families_hold_every_pair_of_levels_within_their_groups(study):
     _, out = study
     tukey = pd.read_csv(out / "tukey.csv")

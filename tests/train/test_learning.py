@@ -64,8 +64,8 @@ def make_learning_data(n_train: int = 48, n_val: int = 12, shuffle_pairs: bool =
 
 def learning_config() -> dict:
     config = make_tiny_config()
-    config["model"]["generator"] = {"depth": 2, "base_features": 8}
-    config["model"]["discriminator"] = {"num_feat": 8, "skip_connection": True}
+    config["model"]["generator"] = {"depth": 2, "width": 8}
+    config["model"]["discriminator"] = {"width": 8, "skip_connection": True}
     config["pretrain"].update(epochs=25, lr=0.002, batch_size=8, checkpoint_every=25)
     config["finetune"].update(epochs=20, batch_size=4, checkpoint_every=20)
     return config

@@ -28,9 +28,9 @@ EVAL_ID_COLUMNS: tuple[str, ...] = ("sample", "subject", "w_per", "w_adv", "lr")
 EVAL_COLUMNS: tuple[str, ...] = (*EVAL_ID_COLUMNS, "ge")
 EMMEANS_COLUMNS: tuple[str, ...] = (
     "response",
-    "lr",
     "w_per",
     "w_adv",
+    "lr",
     "estimate",
     "se",
     "df",
@@ -41,10 +41,10 @@ TABLE1_KEYS: tuple[str, ...] = (
     "level",
     "w_per",
     "lr",
-    "vgg_lr",
     "vgg_w_adv",
-    "gan_lr",
+    "vgg_lr",
     "gan_w_adv",
+    "gan_lr",
 )
 #: Columns the report requires of Table 1 (every study has GE's test; the others follow).
 TABLE1_COLUMNS: tuple[str, ...] = (*TABLE1_KEYS, "ge_F", "ge_p")

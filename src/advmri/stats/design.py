@@ -43,7 +43,7 @@ ZERO_UNDER_LOG = "zero_no_logarithm"
 #: networks can lack one: a per-network CSV with other images than the rest is an error).
 NO_ROW = "no_row"
 #: Columns of ``missing.csv`` (:func:`missing_values`).
-MISSING_COLUMNS = ["network", "lr", "w_per", "w_adv", "response", "reason", "count"]
+MISSING_COLUMNS = ["network", "w_per", "w_adv", "lr", "response", "reason", "count"]
 
 
 class _Origin:

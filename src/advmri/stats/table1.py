@@ -35,7 +35,8 @@ from advmri.stats.design import (
 )
 from advmri.stats.mixed import fit_mixed
 
-TABLE1_KEYS = ["level", "w_per", "lr", "vgg_lr", "vgg_w_adv", "gan_lr", "gan_w_adv"]
+#: Factor columns in the order of every CSV of the study: w_per, w_adv, lr.
+TABLE1_KEYS = ["level", "w_per", "lr", "vgg_w_adv", "vgg_lr", "gan_w_adv", "gan_lr"]
 
 
 def table1_columns(responses: Sequence[str]) -> list[str]:
@@ -54,7 +55,7 @@ def select_winners(ge_fit: ResponseFit) -> pd.DataFrame:
 
     Returns
     -------
-    DataFrame with columns ``level, w_per, lr, vgg_lr, vgg_w_adv, gan_lr, gan_w_adv, note``:
+    DataFrame with columns ``level, w_per, lr, vgg_w_adv, vgg_lr, gan_w_adv, gan_lr, note``:
     level "I" rows (lr NaN) for every W_per, then level "II" rows for every W_per x LR. Empty
     when the grid lacks W_adv = 0 or W_adv > 0 networks. Missing networks (NaN cell means)
     cannot win; a side with no present network is NaN and ``note`` says so.
@@ -64,11 +65,12 @@ def select_winners(ge_fit: ResponseFit) -> pd.DataFrame:
     rows = []
 
     def best(group: pd.DataFrame) -> tuple[float, float]:
+        """(w_adv, lr) of the group's smallest estimate; NaN, NaN for a group with none."""
         group = group[np.isfinite(group["estimate"])]
         if group.empty:
             return np.nan, np.nan
         winner = group.loc[group["estimate"].idxmin()]
-        return winner.lr, winner.w_adv
+        return winner.w_adv, winner.lr
 
     def note(vgg: tuple, gan: tuple) -> str:
         sides = [
