@@ -292,6 +292,12 @@ class _Hardware:
         """``batch`` on the device, in the run's memory format."""
         return batch.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
 
+    def training_split(self, data: TrainingData) -> tuple[torch.Tensor, torch.Tensor]:
+        """(LQ, HQ) of the training split: on the device with ``data_on_device``, else as given."""
+        if self.data_on_device:
+            return self.prepare(data.train_lq), self.prepare(data.train_hq)
+        return data.train_lq, data.train_hq
+
 
 def _set_up_hardware(compute: dict, threads: int | None) -> _Hardware:
     """Resolve ``compute.device``, set torch's CPU threads and read the precision switches."""
@@ -410,6 +416,13 @@ class _Progress:
     best: dict | None = None
     checkpoint_epoch: int | None = None
 
+    def record(self, row: dict, generator: nn.Module, *, keep_best: bool) -> None:
+        """Append the epoch's log row; with ``keep_best``, copy G's weights if val_l1 is lowest."""
+        self.rows.append(row)
+        if keep_best and (self.best is None or row["val_l1"] < self.best["val_l1"]):
+            state = clean_state_dict(generator)
+            self.best = {"epoch": row["epoch"], "val_l1": row["val_l1"], "state": state}
+
 
 @dataclass(frozen=True)
 class _Checkpoint:
@@ -422,6 +435,13 @@ class _Checkpoint:
     path: Path
     run: _Run
     run_key: str
+
+    @classmethod
+    def of_run(cls, run: _Run, nets: _Networks, checkpoint_dir: str | Path) -> _Checkpoint:
+        """``checkpoint_dir/checkpoint.pt``, keyed by the settings, data and pretrained G."""
+        inputs = run.data_fingerprint + nets.pretrained_fingerprint
+        run_key = settings_hash({"settings": run.settings_hash, "inputs": inputs})
+        return cls(Path(checkpoint_dir) / "checkpoint.pt", run, run_key)
 
     def resume(self, nets: _Networks, hardware: _Hardware) -> _Progress:
         """Load the checkpoint into ``nets`` and torch's RNG if it is this run's; else start over."""
@@ -471,7 +491,10 @@ class _Checkpoint:
         )
 
     def save(self, epoch: int, nets: _Networks, hardware: _Hardware, progress: _Progress) -> None:
-        """Write G, D, both optimisers, the RNG state, the log rows and the best weights."""
+        """Write G, D, both optimisers, the RNG state, the log rows and the best weights.
+
+        Records ``epoch`` as ``progress.checkpoint_epoch`` once the file is in place.
+        """
         rng = {"torch": torch.get_rng_state()}
         if hardware.cuda:
             rng["cuda"] = torch.cuda.get_rng_state_all()
@@ -493,6 +516,7 @@ class _Checkpoint:
             },
             self.path,
         )
+        progress.checkpoint_epoch = epoch
 
 
 def _train_one_epoch(
@@ -562,9 +586,15 @@ def _stop_if_diverged(
     checkpoint: _Checkpoint,
     progress: _Progress,
     epoch: int,
-    terms: dict[str, float],
+    means: dict[str, float],
+    val: float,
+    has_val: bool,
 ) -> None:
-    """Raise TrainingError naming the first non-finite loss term and the checkpoint that stays."""
+    """Raise TrainingError naming the first non-finite loss term and the checkpoint that stays.
+
+    ``val`` is checked only when there are validation images (it is NaN without them).
+    """
+    terms = {**means, "val_l1": val} if has_val else means
     for term in (*_LOSS_TERMS, "val_l1"):
         value = terms.get(term)
         if value is not None and not math.isfinite(value):
@@ -576,6 +606,28 @@ def _stop_if_diverged(
             raise TrainingError(
                 f"{run.label}: loss '{term}' became {value} at epoch {epoch + 1}; {kept}"
             )
+
+
+def _announce(
+    run: _Run, data: TrainingData, hardware: _Hardware, progress: _Progress, interactive: bool
+) -> tqdm:
+    """Log what the run trains on and from which epoch; return its progress bar (a terminal only)."""
+    logger.info(
+        "%s: %d train / %d val images, epochs %d..%d of %d, batch %d, lr %g, device %s%s",
+        run.label,
+        data.train_lq.shape[0],
+        data.val_lq.shape[0],
+        progress.start_epoch + 1,
+        run.epochs,
+        run.epochs,
+        run.batch_size,
+        run.base_lr,
+        hardware.device,
+        " (bf16)" if hardware.bf16 else "",
+    )
+    return tqdm(
+        total=run.epochs, initial=progress.start_epoch, desc=run.label, disable=not interactive
+    )
 
 
 def _log_epoch(run: _Run, row: dict, means: dict[str, float], bar: tqdm, interactive: bool) -> None:
@@ -707,37 +759,14 @@ def train_network(
     run = _read_run(settings, data, checkpoint_every)
     compute = {**settings["compute"], **(speed or {})}
     hardware = _set_up_hardware(compute, threads)
-    train_lq, train_hq = data.train_lq, data.train_hq
-    if hardware.data_on_device:
-        train_lq, train_hq = hardware.prepare(train_lq), hardware.prepare(train_hq)
+    train_lq, train_hq = hardware.training_split(data)
     nets = _build_networks(run, settings, data, hardware, initial_generator, compute)
-    run_key = settings_hash(
-        {
-            "settings": run.settings_hash,
-            "inputs": run.data_fingerprint + nets.pretrained_fingerprint,
-        }
-    )
-    checkpoint = _Checkpoint(Path(checkpoint_dir) / "checkpoint.pt", run, run_key)
+    checkpoint = _Checkpoint.of_run(run, nets, checkpoint_dir)
     progress = checkpoint.resume(nets, hardware)
 
     # --- epochs ---------------------------------------------------------------------------------
     interactive = sys.stderr.isatty()
-    logger.info(
-        "%s: %d train / %d val images, epochs %d..%d of %d, batch %d, lr %g, device %s%s",
-        run.label,
-        data.train_lq.shape[0],
-        data.val_lq.shape[0],
-        progress.start_epoch + 1,
-        run.epochs,
-        run.epochs,
-        run.batch_size,
-        run.base_lr,
-        hardware.device,
-        " (bf16)" if hardware.bf16 else "",
-    )
-    bar = tqdm(
-        total=run.epochs, initial=progress.start_epoch, desc=run.label, disable=not interactive
-    )
+    bar = _announce(run, data, hardware, progress, interactive)
     nets.generator.train()
     if nets.discriminator is not None:
         nets.discriminator.train()
@@ -750,8 +779,7 @@ def train_network(
             # the last epoch's validation and checkpoint already see the statistics it saves
             _recalibrate(run, hardware, nets.generator, train_lq)
         val = _validate(run, hardware, nets.g_forward, data)
-        checked = {**means, "val_l1": val} if data.val_lq.shape[0] else means  # NaN if no val
-        _stop_if_diverged(run, checkpoint, progress, epoch, checked)
+        _stop_if_diverged(run, checkpoint, progress, epoch, means, val, data.val_lq.shape[0] > 0)
         row = {
             "epoch": epoch + 1,
             "lr": lr,
@@ -760,13 +788,9 @@ def train_network(
             "seconds": time.perf_counter() - started,
             "perceptual_weights": nets.weights_note,
         }
-        progress.rows.append(row)
-        if run.keep == "best_val" and (progress.best is None or val < progress.best["val_l1"]):
-            state = clean_state_dict(nets.generator)
-            progress.best = {"epoch": epoch + 1, "val_l1": val, "state": state}
+        progress.record(row, nets.generator, keep_best=run.keep == "best_val")
         if (epoch + 1) % run.checkpoint_every == 0 or last:
             checkpoint.save(epoch + 1, nets, hardware, progress)
-            progress.checkpoint_epoch = epoch + 1
         _write_log(progress.rows, Path(log_path))
         _log_epoch(run, row, means, bar, interactive)
         if on_epoch_end is not None:
