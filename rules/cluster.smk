@@ -16,7 +16,7 @@ from advmri.cluster import (
 )
 
 # Rules that take their resources from another rule's section of the config's `resources`.
-RESOURCE_SECTIONS = {"evaluate_reference": "evaluate"}
+RESOURCE_SECTIONS = {"evaluate_reference": "evaluate", "stats": "report"}
 
 
 def runtime_of(rule_name):

@@ -1,29 +1,9 @@
-from advmri.train.settings import SPEED_ONLY_COMPUTE_KEYS
-
 # The study's answer in two jobs: `stats` fits the mixed models (and classifies every network's
 # training health), `report` draws Table 1, Figures 3-7 and the verdict on the paper's findings
 # from the statistics folder into one HTML page (also marked for `snakemake --report`).
 # Each rule's params hold what changes its output and nothing else, so Snakemake's params rerun
 # trigger refits the statistics only when a statistics setting changes, and a resources-only or
 # speed-only edit replans neither job.
-
-
-def statistics_settings(config):
-    """What changes the statistics: the seed and the `stats` section less its figure levels."""
-    stats = {key: value for key, value in config["stats"].items() if key != "figures"}
-    return {"seed": config["seed"], "stats": stats}
-
-
-def report_settings(config):
-    """What the report prints and draws: the study config less `resources` (where and how long
-    jobs run) and the speed-only `compute` switches (neither changes a number)."""
-    settings = {key: value for key, value in config.items() if key != "resources"}
-    settings["compute"] = {
-        key: value
-        for key, value in config["compute"].items()
-        if key not in SPEED_ONLY_COMPUTE_KEYS
-    }
-    return settings
 
 
 rule stats:

@@ -69,8 +69,8 @@ TINY_STUDY = {
 #: Overrides for tiny networks on the CPU: a depth-2 UNet, one random VGG block, a 2-cell grid.
 TINY_TRAINING = {
     "model": {
-        "generator": {"depth": 2, "base_features": 4},
-        "discriminator": {"num_feat": 4, "skip_connection": True},
+        "generator": {"depth": 2, "width": 4},
+        "discriminator": {"width": 4, "skip_connection": True},
     },
     "perceptual": {"weights": "random", "layers": ["conv1_2"], "layer_weights": [1.0]},
     "pretrain": {"epochs": 1, "batch_size": 4},

@@ -15,6 +15,7 @@ import yaml
 
 from advmri.config import deep_update, validate_config
 from advmri.errors import ConfigError
+from advmri.metrics.registry import registered
 
 from fabricate import REPO
 
@@ -82,6 +83,39 @@ CASES = [
         "0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 1, 1.2, 1.5, 2, 3] has no 7); "
         "the override would be ignored",
     ),
+    # the networks' width keys before they became one key, `width`
+    (
+        {"model": {"generator": {"base_features": 32}}},
+        "config: model.generator.base_features = 32: the key is now model.generator.width (same "
+        "meaning); rename it in your config",
+    ),
+    (
+        {"model": {"discriminator": {"num_feat": 32}}},
+        "config: model.discriminator.num_feat = 32: the key is now model.discriminator.width "
+        "(same meaning); rename it in your config",
+    ),
+    # responses that are not registered, or a study without GE (Table 1 ranks by it)
+    (
+        {"metrics": {"responses": ["ge", "psnrr"]}},
+        "config: metrics.responses[1] = 'psnrr' is not a registered response (known: "
+        + ", ".join(r.name for r in registered())
+        + ")",
+    ),
+    (
+        {"metrics": {"responses": ["sharpness", "ssim"]}},
+        "config: metrics.responses = ['sharpness', 'ssim'] lacks 'ge'; Table 1 ranks the "
+        "networks by ln(GE), so every study has it",
+    ),
+    (
+        {"metrics": {"responses": ["ge", "sharpness", "ssim"]}},
+        "config: metrics.responses = ['ge', 'sharpness', 'ssim'] lacks 'mie'; the "
+        "training-health check compares each network's MIE and SSIM with the LQ input's, so "
+        "every study has it",
+    ),
+    (
+        {"metrics": {"responses": []}},
+        "config: metrics.responses = []: [] should be non-empty",
+    ),
 ]
 
 
@@ -114,6 +148,17 @@ def test_a_key_the_schema_does_not_know_yet_is_still_checked_for_finite_numbers(
     study_config["metrics"]["new_setting"] = {"scale": [1.0, NAN]}
     with pytest.raises(ConfigError, match=r"^config: metrics\.new_setting\.scale\[1\] = nan must"):
         validate_config(study_config)
+
+
+def test_a_config_written_with_the_old_width_keys_only_is_told_the_new_key(study_config):
+    # a whole config of before the rename: `width` is missing too, but the hint is the line shown
+    study_config["model"]["generator"] = {"depth": 4, "base_features": 64}
+    with pytest.raises(ConfigError) as raised:
+        validate_config(study_config)
+    assert str(raised.value) == (
+        "config: model.generator.base_features = 64: the key is now model.generator.width (same "
+        "meaning); rename it in your config"
+    )
 
 
 @pytest.mark.parametrize(

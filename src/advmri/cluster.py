@@ -1,9 +1,12 @@
 """Running the study on SLURM: per-attempt wall time and the checks made before any job is submitted.
 
-``rules/cluster.smk`` calls :func:`slurm_problem` from Snakemake's ``onstart`` hook when the run
-uses the ``slurm`` executor (snakemake-executor-plugin-slurm), so a profile left with its
-placeholders, a GPU job aimed at a partition without GPUs, or a machine without ``sbatch`` stops
-the run with one line saying what to fix, before SLURM sees a job.
+``rules/cluster.smk`` calls :func:`slurm_problem`, :func:`size_problem` (for group jobs) and
+:func:`weights_problem` from Snakemake's ``onstart`` hook when the run uses the ``slurm`` executor
+(snakemake-executor-plugin-slurm), so a profile left with its placeholders, a GPU job aimed at a
+partition without GPUs, a rule or group job larger than the largest node or the MaxTime of its
+partition (SLURM would keep it pending for good), ImageNet weights missing from the jobs' cache,
+or a machine without ``sbatch`` stops the run with one line saying what to fix, before SLURM sees
+a job.
 
 Resource keys are the plugin's own: ``slurm_account``, ``slurm_partition``, ``runtime`` (minutes),
 ``mem_mb``, ``cpus_per_task``, ``gpu`` (count), ``gpu_model``, ``gres``.

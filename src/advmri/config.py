@@ -4,9 +4,10 @@
 The schema documents every key (type, range, meaning) and forbids unknown keys. A violation stops the
 run before any job, with one line naming the key path and what was expected.
 
-Beyond JSON Schema's own keywords the schema uses two of this project's (checked by
-:data:`Validator`): ``ordered: true`` on a ``[low, high]`` array (``low <= high``) and
-``notAllZero: true`` on an object or array of numbers (probabilities that must not all be 0). Every
+Beyond JSON Schema's own keywords the schema uses three of this project's (checked by
+:data:`Validator`): ``ordered: true`` on a ``[low, high]`` array (``low <= high``),
+``notAllZero: true`` on an object or array of numbers (probabilities that must not all be 0) and
+``renamed: {old: new.key.path}`` on an object (an old key name refused with the new one). Every
 number anywhere in the config must be finite (:func:`check_finite`): JSON Schema's ``minimum`` and
 ``maximum`` tests are false for NaN, so a NaN would pass them.
 """
@@ -63,9 +64,27 @@ def _not_all_zero(validator, wanted, instance, schema):
         yield jsonschema.ValidationError(f"{instance!r} are all zero")
 
 
-#: Draft 2020-12 plus this project's ``ordered`` and ``notAllZero`` keywords.
+def _renamed(validator, renamed, instance, schema):
+    """Keyword ``renamed: {old: new.key.path}`` on an object: an old key is refused with a hint.
+
+    The error names the old key; :func:`validate_config` shows it before the errors the old key
+    causes (an unknown key, a missing new key).
+    """
+    if not validator.is_type(instance, "object"):
+        return
+    for old, new in renamed.items():
+        if old in instance:
+            yield jsonschema.ValidationError(
+                f"the key is now {new} (same meaning); rename it in your config",
+                instance=instance[old],
+                path=[old],
+            )
+
+
+#: Draft 2020-12 plus this project's ``ordered``, ``notAllZero`` and ``renamed`` keywords.
 Validator = jsonschema.validators.extend(
-    jsonschema.Draft202012Validator, {"ordered": _ordered, "notAllZero": _not_all_zero}
+    jsonschema.Draft202012Validator,
+    {"ordered": _ordered, "notAllZero": _not_all_zero, "renamed": _renamed},
 )
 
 
@@ -119,6 +138,11 @@ def check_finite(config: Mapping) -> None:
     walk(config, [])
 
 
+def _renamed_first(error: jsonschema.ValidationError) -> tuple:
+    """``best_match``'s order, with an old key's hint before the errors that old key causes."""
+    return (error.validator == "renamed", jsonschema.exceptions.relevance(error))
+
+
 def validate_config(config: Mapping, schema_path: str | Path | None = None) -> None:
     """Raise :class:`ConfigError` with one line for the first problem of ``config``.
 
@@ -128,7 +152,9 @@ def validate_config(config: Mapping, schema_path: str | Path | None = None) -> N
     """
     check_finite(config)
     validator = Validator(_schema(schema_path))
-    error = jsonschema.exceptions.best_match(validator.iter_errors(dict(config)))
+    error = jsonschema.exceptions.best_match(
+        validator.iter_errors(dict(config)), key=_renamed_first
+    )
     if error is not None:
         raise ConfigError(f"config: {_describe(error)}")
     _check_consistency(config)
@@ -167,7 +193,9 @@ def validate_overlay(config: Mapping) -> None:
     """
     check_finite(config)
     validator = Validator(_without_required(_schema()))
-    error = jsonschema.exceptions.best_match(validator.iter_errors(dict(config)))
+    error = jsonschema.exceptions.best_match(
+        validator.iter_errors(dict(config)), key=_renamed_first
+    )
     if error is not None:
         raise ConfigError(f"config: {_describe(error)}")
 
@@ -238,6 +266,31 @@ def _check_consistency(config: Mapping) -> None:
             f"({divisor_fractions(IMAGE_SHAPE)})"
         ) from None
     _check_cell_overrides(config)
+    _check_responses(config)
+
+
+#: Responses every study has, and what needs each.
+REQUIRED_RESPONSES = {
+    "ge": "Table 1 ranks the networks by ln(GE)",
+    "mie": "the training-health check compares each network's MIE and SSIM with the LQ input's",
+    "ssim": "the training-health check compares each network's MIE and SSIM with the LQ input's",
+}
+
+
+def _check_responses(config: Mapping) -> None:
+    """``metrics.responses`` names registered responses, :data:`REQUIRED_RESPONSES` among them."""
+    from advmri.metrics.registry import select_responses  # the metric code, only when needed
+
+    names = config["metrics"].get("responses")
+    if names is None:
+        return
+    select_responses(names)
+    for name, needed_by in REQUIRED_RESPONSES.items():
+        if name not in names:
+            raise ConfigError(
+                f"config: metrics.responses = {list(names)} lacks {name!r}; {needed_by}, so "
+                "every study has it"
+            )
 
 
 def _check_cell_overrides(config: Mapping) -> None:

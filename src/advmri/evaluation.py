@@ -23,7 +23,7 @@ from advmri.logs import logger
 from advmri.metrics.evaluate import (
     BBOX_COLUMNS,
     CELL_COLUMNS,
-    COLUMNS,
+    ID_COLUMNS,
     MetricSettings,
     evaluate_arrays,
 )
@@ -79,7 +79,8 @@ def _with_cell(table: pd.DataFrame, cell: dict[str, float]) -> pd.DataFrame:
     out = table.copy()
     for key in CELL_COLUMNS:
         out[key] = cell[key]
-    return out[COLUMNS]
+    # the cell's factors after sample and subject, then the study's metric columns in order
+    return out[[*ID_COLUMNS, *(c for c in table.columns if c not in ID_COLUMNS)]]
 
 
 def save_examples(path: str | Path, samples: np.ndarray, enhanced: np.ndarray) -> None:
@@ -125,8 +126,9 @@ def evaluate_network(
     Returns
     -------
     DataFrame
-        :data:`COLUMNS`, one row per test sample in sample order; ``w_per, w_adv, lr`` from the
-        generator's metadata (NaN for the pretrained generator).
+        :func:`advmri.metrics.evaluate.columns` of the study ``settings`` selects, one row per
+        test sample in sample order; ``w_per, w_adv, lr`` from the generator's metadata (NaN
+        for the pretrained generator).
     """
     cfg = MetricSettings.from_config(settings)
     if threads:

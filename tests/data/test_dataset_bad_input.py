@@ -267,6 +267,11 @@ def _split_missing(path):
     return f"{path} does not exist; run the dataset and split rules first"
 
 
+def _split_empty_file(path):
+    path.write_bytes(b"")
+    return f"{path} is not a readable CSV table (EmptyDataError); rerun the split rule"
+
+
 def _split_without_column(path):
     pd.read_csv(path).rename(columns={"split": "set"}).to_csv(path, index=False)
     return f"{path} lacks column 'split'; rerun the split rule"
@@ -292,12 +297,20 @@ def _split_unknown_name(path):
     "corrupt",
     [
         _split_missing,
+        _split_empty_file,
         _split_without_column,
         _split_subject_twice,
         _split_subject_missing,
         _split_unknown_name,
     ],
-    ids=["missing", "no-split-column", "subject-twice", "subject-missing", "unknown-split"],
+    ids=[
+        "missing",
+        "empty-file",
+        "no-split-column",
+        "subject-twice",
+        "subject-missing",
+        "unknown-split",
+    ],
 )
 def test_a_bad_split_table_is_named_by_training_and_evaluation_alike(tmp_path, corrupt):
     paths = make_dataset(tmp_path)

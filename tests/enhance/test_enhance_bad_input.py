@@ -191,3 +191,15 @@ def test_a_partial_config_for_degrade_needs_only_the_keys_it_sets(
     assert code == 0, err
     assert "--degrade uses noise_std 0.04, kspace_fraction 0.25 from " in err
     assert out.exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_device_cuda_without_a_gpu_is_the_shared_device_rules_one_line(
+    tmp_path, scan, network_dir, capsys
+):
+    out = tmp_path / "out.nii.gz"
+    argv = ["enhance", "--network", str(network_dir), "--device", "cuda", str(scan), str(out)]
+    code, stdout, err = run_cli(argv, capsys)
+    assert (code, stdout) == (2, "")
+    assert err == "advmri enhance: --device = cuda but torch sees no CUDA GPU; use auto or cpu\n"
+    assert not out.exists()

@@ -172,11 +172,18 @@ def test_report_refuses_a_statistics_folder_without_table1(study, tmp_path):
         )
 
 
-def test_evaluations_without_a_response_column_are_refused(study, tmp_path):
+def test_evaluations_without_a_response_column_of_the_study_are_refused(study, tmp_path):
     broken = tmp_path / "broken.csv"
     pd.read_csv(study.eval_csvs[0]).drop(columns="ece").to_csv(broken, index=False)
-    with pytest.raises(DataError, match="broken.csv: missing column"):
-        load_evaluations([broken])
+    with pytest.raises(DataError, match="broken.csv: missing column.s. ece"):
+        load_evaluations([broken], responses=["ge", "sharpness", "ece", "mie", "ssim"])
+
+
+def test_evaluations_whose_responses_differ_between_files_are_refused(study, tmp_path):
+    broken = tmp_path / "broken.csv"
+    pd.read_csv(study.eval_csvs[1]).drop(columns="ece").to_csv(broken, index=False)
+    with pytest.raises(DataError, match="broken.csv: its responses .* differ"):
+        load_evaluations([study.eval_csvs[0], broken, *study.eval_csvs[2:]])
 
 
 def test_a_reference_csv_is_not_taken_for_a_network(study):

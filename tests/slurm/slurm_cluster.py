@@ -62,6 +62,13 @@ MARKER = "# written by advmri tests/slurm/slurm_cluster.py"
 # the cluster has none, without a second slurmd.
 NO_GPU_PARTITION = "cpuonly"
 PARTITION = "main"
+# The same node with a 5-minute MaxTime: too short for the tiny study's pretrain at its last retry.
+SHORT_PARTITION = "short"
+SHORT_MAX_MINUTES = 5
+# CPUs and memory of the node: the tiny study is sized for them, and a group job of two 2-thread
+# evaluations (cores: 8 lets them run at once) is not.
+NODE_CPUS = 2
+NODE_MEMORY_MB = 8000
 
 
 class ClusterError(RuntimeError):
@@ -120,7 +127,9 @@ def install_if_missing() -> None:
     if shutil.which("apt-get") is None:
         raise ClusterError(f"missing {missing_binaries()} and no apt-get to install {PACKAGES}")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, capture_output=True)
+    update = subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, text=True)
+    if update.returncode != 0:
+        raise ClusterError(f"apt-get update failed: {update.stderr.strip()[-300:]}")
     result = subprocess.run(
         ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *PACKAGES],
         env=env,
@@ -191,6 +200,7 @@ NodeName={hostname} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={memory_mb} Gres=g
 NodeName=nogpu NodeAddr=127.0.0.2 CPUs=1 RealMemory=1000 State=FUTURE
 PartitionName={PARTITION} Nodes={hostname} Default=YES MaxTime=INFINITE State=UP
 PartitionName={NO_GPU_PARTITION} Nodes=nogpu MaxTime=INFINITE State=UP
+PartitionName={SHORT_PARTITION} Nodes={hostname} MaxTime={SHORT_MAX_MINUTES} State=UP
 """
 
 
@@ -225,13 +235,13 @@ def _wait(predicate, timeout: float, what: str, logs: list[Path]) -> None:
     raise ClusterError(f"timed out after {timeout:.0f} s waiting for {what}\n{tails}")
 
 
-def start(root: Path, cpus: int | None = None, memory_mb: int = 8000) -> Cluster:
+def start(root: Path, cpus: int = NODE_CPUS, memory_mb: int = NODE_MEMORY_MB) -> Cluster:
     """Install (if needed), configure and start munged, slurmctld and slurmd; wait for the node.
 
     Parameters
     ----------
     root : folder for the cluster's state, spool, logs, munge key and socket (created).
-    cpus : CPUs the node offers (default: this machine's count, at least 2).
+    cpus : CPUs the node offers (declared: slurmd does not check them against the machine).
     memory_mb : memory the node offers in MB.
 
     Returns
@@ -247,7 +257,6 @@ def start(root: Path, cpus: int | None = None, memory_mb: int = 8000) -> Cluster
         (root / sub).mkdir(parents=True, exist_ok=True)
     os.chmod(root / "munge", 0o700)
     hostname = socket.gethostname()
-    cpus = cpus or max(2, os.cpu_count() or 2)
     cluster = Cluster(root=root, hostname=hostname)
     cluster.conf.parent.mkdir(parents=True, exist_ok=True)
     # slurmd and slurmctld read gres.conf from the folder of slurm.conf
@@ -285,7 +294,8 @@ def start(root: Path, cpus: int | None = None, memory_mb: int = 8000) -> Cluster
                 if process.poll() is not None:
                     raise ClusterError(f"{name} exited with {process.returncode}: see {root}/log")
             out = cluster.command("sinfo", "-h", "-N", "-n", hostname, "-o", "%t", check=False)
-            return out.strip() in {"idle", "mix", "alloc"}
+            states = set(out.split())  # one line per partition of the node
+            return bool(states) and states <= {"idle", "mix", "alloc"}
 
         _wait(node_ready, 90, f"node {hostname} to become idle", logs)
     except BaseException:

@@ -82,11 +82,11 @@ def slurm_jobs(cluster, run_id: str) -> list[dict[str, str]]:
     return [dict(zip(("id", "comment", "state", "limit"), row, strict=True)) for row in rows]
 
 
-def path_without_slurm(folder: Path) -> str:
-    """A PATH like this one in which the SLURM client programs do not exist (a laptop, say)."""
+def path_without_slurm(folder: Path, path: str) -> str:
+    """A PATH like ``path`` in which the SLURM client programs do not exist (a laptop, say)."""
     names = set(slurm_cluster.CLIENT_PROGRAMS)
     parts = []
-    for index, directory in enumerate(os.environ.get("PATH", "").split(os.pathsep)):
+    for index, directory in enumerate(path.split(os.pathsep)):
         source = Path(directory)
         if not source.is_dir() or not any((source / name).exists() for name in names):
             parts.append(directory)

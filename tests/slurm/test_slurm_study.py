@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import slurm_cluster
 import torch
 from slurm_study import (
     EDITS,
@@ -79,18 +79,25 @@ TINY["finetune"]["epochs"] = 2  # the second epoch times a warm training step
 
 @dataclass
 class Study:
-    """Two working folders for the same tiny config: one run locally, one through SLURM."""
+    """Two working folders for the same tiny config: one run locally, one through SLURM.
+
+    ``env`` is the test cluster's client environment (its SLURM_CONF and client wrappers), in
+    which every Snakemake run of the study is started.
+    """
 
     snakefile: Path
     config: list[str]
     profile: Path
     local: Path
     slurm: Path
+    env: dict[str, str]
     killed_cell_epochs: int = 0
 
     def run_local(self, *targets: str):
         # --configfile takes every following word: it comes last
-        return snakemake(self.snakefile, self.local, "--cores", "2", *targets, *self.config)
+        return snakemake(
+            self.snakefile, self.local, "--cores", "2", *targets, *self.config, env=self.env
+        )
 
     def run_slurm(self, *targets: str, **kwargs):
         return snakemake(
@@ -101,6 +108,7 @@ class Study:
             *SLURM_FLAGS,
             *targets,
             *self.config,
+            env=self.env,
             **kwargs,
         )
 
@@ -114,6 +122,7 @@ def study(cluster, tmp_path_factory):
         profile=edited_profile(root / "profile"),
         local=root / "local",
         slurm=root / "slurm",
+        env=cluster.env,
     )
 
 
@@ -201,7 +210,18 @@ def last_line(text: str) -> str:
     return [line for line in text.splitlines() if line.strip()][-1]
 
 
-def failed_run(study, workdir: Path, *args: str, profile: Path | None = None, env=None):
+def failed_run(
+    study,
+    workdir: Path,
+    *args: str,
+    profile: Path | None = None,
+    config: list[str] | None = None,
+    env=None,
+):
+    """The last line of a SLURM run that must stop in the check: nothing submitted, no results.
+
+    ``config``: --configfile arguments instead of the study's (they end the command line).
+    """
     run = snakemake(
         study.snakefile,
         workdir,
@@ -210,8 +230,8 @@ def failed_run(study, workdir: Path, *args: str, profile: Path | None = None, en
         *SLURM_FLAGS,
         *DATA_TARGETS,
         *args,  # options taking several words, like the --configfile that ends the line
-        *study.config,
-        env=env,
+        *(config or study.config),
+        env=env or study.env,
         check=False,
     )
     assert run.returncode != 0, run.stdout[-3000:]
@@ -231,6 +251,21 @@ def test_profile_left_with_a_partition_placeholder_stops_naming_it(study, tmp_pa
     edits = {key: value for key, value in EDITS.items() if key != "<cpu_partition>"}
     line = failed_run(study, tmp_path / "run", profile=edited_profile(tmp_path / "p", edits))
     assert line.startswith("slurm: slurm_partition is still the placeholder <cpu_partition>")
+
+
+def test_gpu_partition_placeholder_names_the_set_resources_key_that_overrides_it(study, tmp_path):
+    edits = {key: value for key, value in EDITS.items() if key != "<gpu_partition>"}
+    line = failed_run(
+        study,
+        tmp_path / "run",
+        "results/networks/pretrain/generator.pt",
+        profile=edited_profile(tmp_path / "p", edits),
+    )
+    assert line == (
+        "slurm: slurm_partition is still the placeholder <gpu_partition> (rule pretrain); set "
+        "set-resources: pretrain: slurm_partition in profiles/slurm/config.yaml (or pass "
+        "--set-resources pretrain:slurm_partition=NAME)"
+    )
 
 
 def test_gpu_job_on_a_partition_without_gpus_stops_before_sbatch(study, tmp_path):
@@ -253,11 +288,74 @@ def test_unknown_partition_stops_listing_the_real_ones(study, tmp_path):
     )
     assert line == (
         "slurm: partition 'gpu_typo' of rule synthesize does not exist (sinfo lists: cpuonly, "
-        "main); fix slurm_partition in profiles/slurm/config.yaml"
+        "main, short); fix slurm_partition in profiles/slurm/config.yaml"
     )
 
 
 def test_missing_sbatch_stops_with_what_to_do(study, tmp_path):
-    env = dict(os.environ, PATH=path_without_slurm(tmp_path / "path"))
+    env = dict(study.env, PATH=path_without_slurm(tmp_path / "path", study.env["PATH"]))
     line = failed_run(study, tmp_path / "run", env=env)
     assert line.startswith("slurm: sbatch is not on PATH; run snakemake --profile slurm on a")
+
+
+def test_group_job_too_big_for_the_partition_stops_naming_it_before_sbatch(study, tmp_path):
+    # the issue's case, scaled to the test node (2 CPUs): profiles/slurm's `cores: 8` lets the
+    # group job run both 2-thread evaluations at once, so it asks for 4 CPUs; SLURM would keep it
+    # pending for good (PartitionConfig)
+    config = copy.deepcopy(TINY)
+    config["resources"]["evaluate"]["cpus"] = 2
+    evaluations = [f"results/eval/{cell}.csv" for cell in CELLS]
+    line = failed_run(
+        study,
+        tmp_path / "run",
+        *evaluations,
+        config=write_config(tmp_path / "two_threads.yaml", config),
+    )
+    assert line == (
+        "slurm: group evaluations (2 jobs) asks for 4 CPUs but partition 'main' offers at most "
+        f"{slurm_cluster.NODE_CPUS} CPUs per node; lower cores: in profiles/slurm/config.yaml (a "
+        "group job runs cores / threads of its jobs at once), or use a larger partition"
+    )
+
+
+def test_runtime_beyond_the_partitions_maxtime_at_the_last_retry_stops_naming_it(study, tmp_path):
+    line = failed_run(
+        study,
+        tmp_path / "run",
+        "results/networks/pretrain/generator.pt",
+        "--set-resources",
+        f"pretrain:slurm_partition={slurm_cluster.SHORT_PARTITION}",
+    )
+    # resources.pretrain.runtime 10 min, x3 at the second retry (profiles/slurm retries: 2)
+    assert line == (
+        "slurm: rule pretrain asks for 30 min at attempt 3 (retries: in "
+        "profiles/slurm/config.yaml) but partition 'short' offers a MaxTime of "
+        f"{slurm_cluster.SHORT_MAX_MINUTES} min; lower resources.pretrain.runtime, or use a larger "
+        "partition"
+    )
+
+
+def test_imagenet_weights_missing_from_the_jobs_cache_stop_before_sbatch(study, tmp_path):
+    config = copy.deepcopy(TINY)
+    config["perceptual"]["weights"] = "imagenet"
+    torch_home = tmp_path / "torch"
+    line = failed_run(
+        study,
+        tmp_path / "run",
+        f"results/networks/{CELLS[0]}/generator.pt",
+        config=write_config(tmp_path / "imagenet.yaml", config),
+        env=dict(study.env, TORCH_HOME=str(torch_home)),
+    )
+    cache = torch_home / "hub/checkpoints/vgg19-dcbb9e9d.pth"
+    assert line.startswith(f"slurm: perceptual.weights: imagenet but {cache} does not exist")
+    assert "run advmri fetch-weights on this login node first" in line
+
+
+def test_the_cluster_leaves_the_machines_slurm_configuration_alone(cluster):
+    # what the test cluster reads is under its own folder; /etc/slurm stays the machine's
+    assert cluster.conf.is_relative_to(cluster.root)
+    system = Path("/etc/slurm")
+    files = [path for path in system.rglob("*") if path.is_file()] if system.is_dir() else []
+    assert not [path for path in files if slurm_cluster.MARKER in path.read_text(errors="replace")]
+    config = cluster.command("scontrol", "show", "config")
+    assert re.search(rf"^SLURM_CONF\s*=\s*{re.escape(str(cluster.conf))}$", config, re.M), config

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from advmri.metrics.registry import PAPER_RESPONSES as RESPONSES
 from advmri.stats import (
-    RESPONSES,
     anova_table,
     emmeans_table,
     fit_response,

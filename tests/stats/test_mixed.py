@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from advmri.errors import DataError
+from advmri.metrics.registry import PAPER_RESPONSES as RESPONSES
 from advmri.stats import (
-    RESPONSES,
     anova_table,
     emmeans_table,
     fit_complete,

@@ -6,6 +6,7 @@ import pytest
 
 from advmri.cli import main as cli_main
 from advmri.errors import ConfigError, DataError
+from advmri.metrics.registry import PAPER_RESPONSES
 from advmri.stats import OUTPUT_FILES, fit_response, read_eval_tables, run_study_statistics, table1
 from advmri.stats.analysis import (
     ANOVA_COLUMNS,
@@ -13,9 +14,10 @@ from advmri.stats.analysis import (
     TUKEY_COLUMNS,
     VARIANCE_COLUMNS,
 )
+from advmri.stats.design import study_responses
 from advmri.stats.diagnostics import DIAGNOSTICS_COLUMNS
 from advmri.stats.simulate import SMALL_GRID, simulate_eval_table, write_simulated_eval_csvs
-from advmri.stats.table1 import TABLE1_COLUMNS, split_samples
+from advmri.stats.table1 import split_samples, table1_columns
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +37,7 @@ def test_every_output_file_is_written_with_its_contracted_columns(study):
         "variance.csv": VARIANCE_COLUMNS,
         "emmeans.csv": EMMEANS_COLUMNS,
         "tukey.csv": TUKEY_COLUMNS,
-        "table1.csv": TABLE1_COLUMNS,
+        "table1.csv": table1_columns(PAPER_RESPONSES),
         "diagnostics.csv": DIAGNOSTICS_COLUMNS,
     }
     for name in OUTPUT_FILES:
@@ -46,6 +48,26 @@ def test_every_output_file_is_written_with_its_contracted_columns(study):
     assert list(pd.read_csv(out / "anova.csv")["term"].unique()) == [
         "lr", "w_per", "w_adv", "lr:w_per", "lr:w_adv", "w_per:w_adv", "lr:w_per:w_adv",
     ]  # fmt: skip
+
+
+def test_every_statistics_csv_orders_the_factors_w_per_w_adv_lr_as_the_evaluation_csvs(study):
+    paths, out = study
+    order = {"w_per": 0, "w_adv": 1, "lr": 2}
+    evaluation = [c for c in pd.read_csv(paths[0]).columns if c in order]
+    assert evaluation == ["w_per", "w_adv", "lr"]
+    seen = set()
+    for csv in sorted(out.glob("*.csv")):
+        # factor columns grouped by what they belong to: "", "a_", "b_", "by_", "vgg_", "gan_"
+        groups: dict[str, list[str]] = {}
+        for column in pd.read_csv(csv).columns:
+            for factor in order:
+                prefix = column[: -len(factor)]
+                if column.endswith(factor) and (prefix == "" or prefix.endswith("_")):
+                    groups.setdefault(prefix, []).append(factor)
+                    seen.add(csv.name)
+        for prefix, factors in groups.items():
+            assert factors == sorted(factors, key=order.get), (csv.name, prefix, factors)
+    assert {"emmeans.csv", "tukey.csv", "table1.csv", "missing.csv"} <= seen
 
 
 def test_tukey_families_hold_every_pair_of_levels_within_their_groups(study):
@@ -111,11 +133,36 @@ def test_a_missing_network_is_reported_as_an_incomplete_grid(study):
         fit_response(read_and_fit, "ge")
 
 
-def test_a_csv_without_a_metric_column_is_refused(tmp_path):
+def test_a_csv_without_a_metric_column_of_the_study_is_refused(tmp_path):
     frame = simulate_eval_table(SMALL_GRID, n_images=4, seed=0).drop(columns=["ece"])
     frame.to_csv(tmp_path / "bad.csv", index=False)
-    with pytest.raises(DataError, match="bad.csv: missing column"):
+    with pytest.raises(DataError, match="bad.csv: missing column.s. ece"):
+        read_eval_tables([tmp_path / "bad.csv"], responses=PAPER_RESPONSES)
+
+
+def test_a_csv_without_ge_is_refused_as_table_1_ranks_by_it(tmp_path):
+    frame = simulate_eval_table(SMALL_GRID, n_images=4, seed=0).drop(columns=["ge"])
+    frame.to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(DataError, match="bad.csv: missing column.s. ge"):
         read_eval_tables([tmp_path / "bad.csv"])
+
+
+def test_the_study_responses_are_the_registered_columns_of_the_csvs(tmp_path):
+    frame = simulate_eval_table(SMALL_GRID, n_images=4, seed=0).drop(columns=["ece", "mie"])
+    frame.to_csv(tmp_path / "three.csv", index=False)
+    table = read_eval_tables([tmp_path / "three.csv"])
+    assert list(study_responses(table)) == ["ge", "sharpness", "ssim"]
+    assert study_responses(table)["ssim"] == "identity"
+    chosen = read_eval_tables([tmp_path / "three.csv"], responses=["ssim", "ge"])
+    assert list(study_responses(chosen)) == ["ge", "ssim"]
+
+
+def test_csvs_with_different_responses_are_refused(tmp_path):
+    paths = write_simulated_eval_csvs(tmp_path / "eval", n_images=4, seed=0)
+    frame = pd.read_csv(paths[2]).drop(columns=["mie"])
+    frame.to_csv(paths[2], index=False)
+    with pytest.raises(DataError, match=f"{paths[2].name}: its responses .* differ"):
+        read_eval_tables(paths)
 
 
 def test_cli_reports_a_missing_file_in_one_line(tmp_path, capsys):

@@ -34,7 +34,7 @@ def test_generator_loss_is_l1_plus_weighted_perceptual_plus_weighted_non_saturat
     total, terms = generator_loss(
         fake, hq, w_per=0.7, w_adv=0.2, perceptual=perceptual, discriminator=d
     )
-    adv = -F.logsigmoid(d(fake)).mean()  # -E log D(G(LR)), Eq. 3
+    adv = -F.logsigmoid(d(fake)).mean()  # -E log D(G(LQ)), Eq. 3
     expected = (fake - hq).abs().mean() + 0.7 * perceptual(fake, hq) + 0.2 * adv
     assert torch.allclose(total, expected, rtol=1e-5)
     assert torch.allclose(terms["adversarial"], adv, rtol=1e-5)

@@ -43,7 +43,7 @@ def test_vgg_enhanced_cells_do_not_depend_on_discriminator_settings(tiny_config)
         effective_finetune_settings(tiny_config, vgg),
         effective_finetune_settings(tiny_config, gan),
     )
-    tiny_config["model"]["discriminator"]["num_feat"] = 32
+    tiny_config["model"]["discriminator"]["width"] = 32
     assert effective_finetune_settings(tiny_config, vgg) == before[0]
     assert effective_finetune_settings(tiny_config, gan) != before[1]
 

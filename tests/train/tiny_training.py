@@ -15,8 +15,8 @@ from advmri.train.data import TrainingData
 TINY_CONFIG = {
     "seed": 7,
     "model": {
-        "generator": {"depth": 2, "base_features": 4},
-        "discriminator": {"num_feat": 4, "skip_connection": True},
+        "generator": {"depth": 2, "width": 4},
+        "discriminator": {"width": 4, "skip_connection": True},
     },
     "perceptual": {
         "weights": "random",

@@ -24,6 +24,7 @@ from advmri.data.mni152 import load_mni152_subjects  # noqa: E402
 from advmri.data.nifti import load_nifti_subjects  # noqa: E402
 from advmri.data.oasis1 import load_oasis1_subjects  # noqa: E402
 from advmri.data.synthesis import Dataset, synthesize_dataset  # noqa: E402
+from advmri.data.tables import read_table  # noqa: E402
 from advmri.errors import DataError  # noqa: E402
 
 
@@ -134,18 +135,7 @@ def read_samples(
     DataError
         Missing, unreadable, a column missing, or sample indices that do not match the arrays.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"dataset: {path} does not exist; run the synthesize rule first")
-    try:
-        table = pd.read_csv(path)
-    except (OSError, ValueError, pd.errors.ParserError) as error:
-        raise DataError(
-            f"dataset: {path} is not a readable CSV table ({type(error).__name__}); {_RERUN}"
-        ) from None
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise DataError(f"dataset: {path} lacks column {missing[0]!r}; {_RERUN}")
+    table = read_table(path, columns, "run the synthesize rule first", _RERUN, prefix="dataset: ")
     if n is None:
         n = len(table)
     if len(table) != n:

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from advmri.data.tables import read_table
 from advmri.errors import DataError
 
 SPLITS = ("train", "val", "test")
@@ -61,18 +62,13 @@ def read_split(path: str | Path) -> pd.DataFrame:
         Missing, unreadable, a column missing, a subject listed twice; one line naming ``path``
         (a split name other than train, val and test is :func:`split_indices`'s to refuse).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path} does not exist; run the dataset and split rules first")
-    try:
-        table = pd.read_csv(path, dtype={"subject": str})
-    except (OSError, ValueError, pd.errors.ParserError) as error:
-        raise DataError(
-            f"{path} is not a readable CSV table ({type(error).__name__}); rerun the split rule"
-        ) from None
-    missing = [column for column in SPLIT_COLUMNS if column not in table.columns]
-    if missing:
-        raise DataError(f"{path} lacks column {missing[0]!r}; rerun the split rule")
+    table = read_table(
+        path,
+        SPLIT_COLUMNS,
+        "run the dataset and split rules first",
+        "rerun the split rule",
+        dtype={"subject": str},
+    )
     twice = table["subject"][table["subject"].duplicated()]
     if len(twice):
         raise DataError(f"{path} lists subject {twice.iloc[0]} twice; rerun the split rule")

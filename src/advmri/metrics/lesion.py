@@ -22,7 +22,13 @@ from scipy import ndimage
 from skimage.metrics import structural_similarity
 
 from advmri.errors import DataError
-from advmri.metrics.edges import EMPTY_MASK, edge_segments, normal_profiles, sample_profiles
+from advmri.metrics.edges import (
+    DIRECTIONS_DEG,
+    EMPTY_MASK,
+    edge_segments,
+    normal_profiles,
+    sample_profiles,
+)
 from advmri.metrics.sigmoid import fit_sigmoids
 
 BBox = tuple[int, int, int, int]
@@ -360,21 +366,81 @@ def sharpness_with_reason(
     interpolation_order: int = 3,
 ) -> MetricResult:
     """:func:`sharpness` with the number of fitted profiles and each direction's reason."""
-    prof = sharpness_profiles(
-        image,
-        lesion_mask,
+    image = np.asarray(image, dtype=np.float64)
+    if image.ndim != 2:
+        raise DataError(f"image must be 2-D, got shape {image.shape}")
+    return sharpness_of_stack(
+        image[None],
+        np.asarray(lesion_mask)[None],
         method=method,
+        min_profiles=min_profiles,
         segment_length=segment_length,
         samples_per_segment=samples_per_segment,
         interpolation_order=interpolation_order,
-    )
-    reasons = prof.reason.copy()
-    slopes = np.full(len(reasons), np.nan)
-    if prof.valid.any():
-        slopes[prof.valid], reasons[prof.valid] = fit_profile_slopes(
-            prof.x, prof.profiles[prof.valid], prof.scale[prof.valid], method
+    )[0]
+
+
+def sharpness_of_stack(
+    images: np.ndarray,
+    lesion_masks: np.ndarray,
+    *,
+    method: str = ROBUST,
+    min_profiles: int = MIN_PROFILES,
+    segment_length: float = 5.0,
+    samples_per_segment: int = 21,
+    interpolation_order: int = 3,
+) -> list[MetricResult]:
+    """:func:`sharpness_with_reason` of every image of a stack, with one fitter call.
+
+    Parameters
+    ----------
+    images : (n, H, W) float
+        The images whose edges are measured.
+    lesion_masks : (n, H, W) bool
+        Each image's lesion (of the ground truth).
+    method, min_profiles, segment_length, samples_per_segment, interpolation_order
+        As for :func:`sharpness`.
+
+    Returns
+    -------
+    list of MetricResult
+        One per image, equal to :func:`sharpness_with_reason` of that image alone: all profiles
+        are fitted in one :func:`advmri.metrics.sigmoid.fit_sigmoids` batch, whose result for a
+        profile does not depend on the others in the batch.
+    """
+    _check_method(method)
+    images = np.asarray(images)
+    masks = np.asarray(lesion_masks)
+    if images.ndim != 3 or images.shape != masks.shape:
+        raise DataError(
+            f"images {images.shape} and lesion masks {masks.shape} must be (n, H, W) stacks "
+            "of one shape"
         )
-    return _sharpness_result(slopes, reasons, method, min_profiles)
+    n, n_dir = images.shape[0], len(DIRECTIONS_DEG)
+    reasons = np.full((n, n_dir), "", dtype=object)
+    slopes = np.full((n, n_dir), np.nan)
+    rows, profiles, scales, positions = [], [], [], None
+    for i in range(n):
+        prof = sharpness_profiles(
+            images[i],
+            masks[i],
+            method=method,
+            segment_length=segment_length,
+            samples_per_segment=samples_per_segment,
+            interpolation_order=interpolation_order,
+        )
+        reasons[i] = prof.reason
+        positions = prof.x
+        if prof.valid.any():
+            rows.append(np.stack([np.full(prof.valid.sum(), i), np.flatnonzero(prof.valid)], 1))
+            profiles.append(prof.profiles[prof.valid])
+            scales.append(prof.scale[prof.valid])
+    if rows:
+        where = np.concatenate(rows)
+        slopes[where[:, 0], where[:, 1]], reasons[where[:, 0], where[:, 1]] = fit_profile_slopes(
+            positions, np.concatenate(profiles), np.concatenate(scales), method
+        )
+    return [_sharpness_result(slopes[i], reasons[i], method, min_profiles) for i in range(n)]
 
 
 def _sharpness_result(
@@ -587,6 +653,7 @@ __all__ = [
     "mie",
     "mie_with_reason",
     "sharpness",
+    "sharpness_of_stack",
     "sharpness_with_reason",
     "sobel_gradients",
     "ssim_in_box",

@@ -7,6 +7,8 @@ mean is the image's realness score.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -19,6 +21,15 @@ def _sn_conv(in_ch: int, out_ch: int, kernel: int, stride: int) -> nn.Module:
     # Spectral norm bounds each layer's Lipschitz constant, which keeps D's gradients to G tame;
     # bias is dropped as in Real-ESRGAN.
     return spectral_norm(nn.Conv2d(in_ch, out_ch, kernel, stride, 1, bias=False))
+
+
+def discriminator_arguments(discriminator: Mapping) -> dict:
+    """``UNetDiscriminatorSN``'s arguments from the config's ``model.discriminator`` section.
+
+    The config's ``width`` is the constructor's ``num_feat`` (Real-ESRGAN's name), so the
+    networks' settings (and their hash) do not depend on the config's vocabulary.
+    """
+    return {"num_feat": discriminator["width"], "skip_connection": discriminator["skip_connection"]}
 
 
 class UNetDiscriminatorSN(nn.Module):
@@ -35,7 +46,7 @@ class UNetDiscriminatorSN(nn.Module):
     in_channels : int
         1 for this project's grey images.
     num_feat : int
-        ``f`` above (64 in Real-ESRGAN and the paper).
+        ``f`` above (64 in Real-ESRGAN and the paper): the config's ``model.discriminator.width``.
     skip_connection : bool
         Add encoder features in the decoder (Real-ESRGAN default True).
 
@@ -48,9 +59,7 @@ class UNetDiscriminatorSN(nn.Module):
     def __init__(self, in_channels: int = 1, num_feat: int = 64, skip_connection: bool = True):
         super().__init__()
         if int(num_feat) != num_feat or num_feat < 1:
-            raise ConfigError(
-                f"model.discriminator.num_feat = {num_feat!r} must be an integer >= 1"
-            )
+            raise ConfigError(f"model.discriminator.width = {num_feat!r} must be an integer >= 1")
         f = int(num_feat)
         self.in_channels = int(in_channels)
         self.num_feat = f

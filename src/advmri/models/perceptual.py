@@ -1,4 +1,4 @@
-"""The perceptual loss J_per: distances between frozen VGG-19 features of G(LR) and HR (study §4 Eq. 2).
+"""The perceptual loss J_per: distances between frozen VGG-19 features of G(LQ) and HQ (study §4 Eq. 2).
 
 Features are taken *before* the ReLU of the named conv layers (Real-ESRGAN's choice), weighted per
 layer, compared by mean squared error (``l2``, the paper) or mean absolute error (``l1``,
@@ -186,7 +186,7 @@ def _features_state(state: dict, last_index: int, origin: str) -> dict[str, torc
 
 
 class PerceptualLoss(nn.Module):
-    """J_per = sum_i w_i * criterion(phi_i(G(LR)), phi_i(HR)) with a frozen VGG-19.
+    """J_per = sum_i w_i * criterion(phi_i(G(LQ)), phi_i(HQ)) with a frozen VGG-19.
 
     Parameters
     ----------

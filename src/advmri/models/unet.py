@@ -1,10 +1,13 @@
 """The generator G: a UNet (Ronneberger et al. 2015) that maps the LQ image to the enhanced image.
 
-Javadi et al. 2024 give neither depth nor width; both are config keys (``model.generator``), default
-4 downsamplings and 64 base features (study §3, [choice]). 1 channel in, 1 channel out, same size.
+Javadi et al. 2024 give neither depth nor width; both are config keys (``model.generator.depth``,
+``model.generator.width``), default 4 downsamplings and 64 channels at full resolution (study §3,
+[choice]). 1 channel in, 1 channel out, same size.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import torch
 from torch import nn
@@ -31,6 +34,16 @@ class _DoubleConv(nn.Module):
         return self.block(x)
 
 
+def unet_arguments(generator: Mapping) -> dict:
+    """``UNet``'s constructor arguments from the config's ``model.generator`` section.
+
+    The config's ``width`` is the constructor's ``base_features``, the name a network file's
+    ``architecture`` keeps, so the networks' settings (and their hash) do not depend on the config's
+    vocabulary and files written before the key was renamed still load.
+    """
+    return {"depth": generator["depth"], "base_features": generator["width"]}
+
+
 class UNet(nn.Module):
     """UNet generator: ``depth`` 2x2 max-pool downsamplings, as many 2x2 up-convolutions back.
 
@@ -46,7 +59,7 @@ class UNet(nn.Module):
         Number of downsamplings (>= 1). Height and width of the input must be divisible by
         ``2**depth``; 208 x 176 allows depth <= 4 (208 = 16 * 13, 176 = 16 * 11).
     base_features : int
-        Channels at full resolution (>= 1).
+        Channels at full resolution (>= 1): the config's ``model.generator.width``.
     in_channels, out_channels : int
         1 and 1 for this project's grey images.
     """
@@ -58,9 +71,7 @@ class UNet(nn.Module):
         if int(depth) != depth or depth < 1:
             raise ConfigError(f"model.generator.depth = {depth!r} must be an integer >= 1")
         if int(base_features) != base_features or base_features < 1:
-            raise ConfigError(
-                f"model.generator.base_features = {base_features!r} must be an integer >= 1"
-            )
+            raise ConfigError(f"model.generator.width = {base_features!r} must be an integer >= 1")
         self.depth = int(depth)
         self.base_features = int(base_features)
         self.in_channels = int(in_channels)

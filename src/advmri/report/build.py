@@ -45,14 +45,20 @@ from advmri.report.tables import (
     EMMEANS_COLUMNS,
     EVAL_COLUMNS,
     PROFILES_FITTED,
-    RESPONSES,
     TABLE1_COLUMNS,
     best_by_ge,
+    better_phrase,
     has_winners,
+    labels_phrase,
     load_evaluations,
+    raw_better_phrase,
     read_table,
     response_label,
+    scale_phrase,
     select_level,
+    study_responses,
+    table1_columns,
+    table1_responses,
     table1_rows,
     winners,
 )
@@ -161,7 +167,7 @@ def make_figures(
     plot_distributions(evals, w_per, out / "fig3_distributions.png", out / "fig3_distributions.csv")
     figures["fig3"] = (
         out / "fig3_distributions.png",
-        f"Fig 3. Per-image distributions of ln(GE), ln(Sharpness), ln(ECE), ln(MIE) and SSIM over "
+        f"Fig 3. Per-image distributions of {labels_phrase(study_responses(evals.columns))} over "
         f"the test images for every W_adv x LR network at W_per = {wp}; box = quartiles, "
         "whiskers = 1.5 IQR, diamond = mean.",
     )
@@ -342,7 +348,7 @@ def reference_summary(
 
     def add(label: str, table: pd.DataFrame, networks: int | None) -> None:
         row = {"rows": label, "networks": networks, "images": table["sample"].nunique()}
-        row.update({r: float(table[r].mean()) for r in RESPONSES})
+        row.update({r: float(table[r].mean()) for r in study_responses(evals.columns)})
         if PROFILES_FITTED in table.columns:
             row["profiles fitted (of 8)"] = float(table[PROFILES_FITTED].mean())
         rows.append(row)
@@ -390,7 +396,7 @@ def table1_display(table1: pd.DataFrame, statuses: Mapping[str, str] | None = No
     """
     parts = [table1_rows(table1, level) for level in ("I", "II")]
     table = pd.concat(parts, ignore_index=True)
-    display = table[list(TABLE1_COLUMNS)].copy()
+    display = table[table1_columns(table)].copy()
     if statuses:
         display["flags"] = [
             ", ".join(
@@ -437,9 +443,10 @@ def write_statistics(
     eval_csvs : ``results/eval/{cell}.csv`` of every grid network.
     stats_dir : folder (created) of the statistics tables (``advmri.stats.OUTPUT_FILES``,
         ``diagnostics.png``) and, with the train logs, ``training_health.csv``.
-    settings : ``seed`` and the ``stats`` section (``table1.test``, ``table1.selection``,
-        ``exclude``, ``divergence_ratio``; ``stats.figures`` is not read): the study config or
-        the part of it the rule passes.
+    settings : ``seed``, the ``stats`` section (``table1.test``, ``table1.selection``,
+        ``exclude``, ``divergence_ratio``; ``stats.figures`` is not read) and
+        ``metrics.responses`` (the study's responses; when absent, those the CSVs have): the
+        study config or the part of it the rule passes.
     lq_reference : the LQ input's evaluation CSV (``results/reference/lq.csv``), needed with the
         train logs.
     train_logs, pretrain_log : cell name -> ``train_log.csv``, and the pretrained generator's;
@@ -485,6 +492,7 @@ def write_statistics(
         table1_selection=table1_cfg.get("selection", "all"),
         seed=int(settings.get("seed", 2024)),
         allow_missing_networks=bool(excluded),
+        responses=settings.get("metrics", {}).get("responses"),
     )
     logger.info("statistics written to %s", stats_dir)
     return excluded
@@ -587,7 +595,8 @@ def build_report(
             train_logs=train_logs,
             pretrain_log=pretrain_log,
         )
-    evals = load_evaluations(eval_csvs)
+    # the study's responses (metrics.responses); without the key, those the CSVs have
+    evals = load_evaluations(eval_csvs, config.get("metrics", {}).get("responses"))
     logger.info("read %d evaluation rows from %d files", len(evals), len(eval_csvs))
     reference_tables = {label: read_table(path, EVAL_COLUMNS) for label, path in references.items()}
     divergence_ratio = float(stats_cfg.get("divergence_ratio", 2.0))
@@ -735,23 +744,24 @@ def _blocks(
     )
 
     blocks.append(Block("heading", "Table 1: best VGG-Enhanced versus best VGG+GAN-Enhanced"))
+    tested = table1_responses(stats.table1)
     blocks.append(
         Block(
             "text",
             "Level I: per W_per, the best W_adv = 0 network (either LR) versus the best W_adv > 0 "
             "network (either LR). Level II: per W_per x LR, the W_adv = 0 network versus the best "
             "W_adv > 0 network. Winners ranked by the estimated ln(GE); F and p compare the two "
-            "networks per response (GE, Sharpness, ECE, MIE on the ln scale; SSIM as is).",
+            f"networks per response ({scale_phrase(tested)}).",
         )
     )
     blocks.append(Block("table", table=table1_display(stats.table1, statuses)))
     diffs = table1_differences(stats.table1, stats.emmeans)
-    diff_columns = ["level", "w_per", "lr", *(f"{r}_diff" for r in RESPONSES)]
+    diff_columns = ["level", "w_per", "lr", *(f"{r}_diff" for r in tested)]
     blocks.append(
         Block(
             "table",
-            "Estimated differences VGG+GAN minus VGG per Table 1 group (model scale: ln for GE, "
-            "Sharpness, ECE, MIE; negative GE/ECE/MIE and positive Sharpness/SSIM favour VGG+GAN).",
+            f"Estimated differences VGG+GAN minus VGG per Table 1 group (model scale: "
+            f"{scale_phrase(tested)}; {better_phrase(tested)}).",
             table=diffs[diff_columns],
         )
     )
@@ -772,8 +782,8 @@ def _blocks(
     blocks.append(
         Block(
             "table",
-            "Mean of each metric over the test images (raw scale; smaller GE, ECE, MIE and larger "
-            "Sharpness, SSIM are better).",
+            "Mean of each metric over the test images (raw scale; "
+            f"{raw_better_phrase(study_responses(evals.columns))}).",
             table=reference_summary(references, evals, vgg, gan, statuses),
         )
     )
@@ -827,7 +837,7 @@ def _blocks(
             "text",
             "Per response, y ~ LR * W_per * W_adv + (1 | test image), REML; type-III F tests with "
             "Satterthwaite denominator df. Responses: "
-            + ", ".join(response_label(r) for r in RESPONSES)
+            + ", ".join(response_label(r) for r in study_responses(stats.anova["response"]))
             + ".",
         )
     )

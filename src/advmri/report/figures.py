@@ -24,10 +24,10 @@ from matplotlib.patches import Rectangle
 from advmri.errors import DataError
 from advmri.grid import Cell, format_number
 from advmri.report.tables import (
-    RESPONSES,
     check_level,
     response_label,
     select_level,
+    study_responses,
     to_model_scale,
 )
 
@@ -70,9 +70,10 @@ def _panel_width(n_positions: int) -> float:
 def plot_distributions(
     evals: pd.DataFrame, w_per: float, png: str | Path, csv: str | Path, label: str = "Fig 3"
 ) -> pd.DataFrame:
-    """Fig 3: per-image distributions of the five responses across W_adv x LR at one W_per.
+    """Fig 3: per-image distributions of the study's responses across W_adv x LR at one W_per.
 
-    One panel per response on the model scale (ln GE, ln Sharpness, ln ECE, ln MIE, SSIM); a box
+    One panel per response on the model scale (the paper's: ln GE, ln Sharpness, ln ECE, ln MIE,
+    SSIM); a box
     per (W_adv, LR) network over its test images, the mean marked by a white diamond.
 
     Parameters
@@ -90,9 +91,10 @@ def plot_distributions(
     """
     check_level(evals["w_per"], w_per, "W_per", "stats.figures.w_per")
     subset = to_model_scale(evals[select_level(evals["w_per"], w_per)])
+    responses = study_responses(subset.columns)
     w_advs, lrs = _levels(subset["w_adv"]), _levels(subset["lr"])
     long = subset.melt(
-        id_vars=["sample", "w_adv", "lr"], value_vars=list(RESPONSES), var_name="response"
+        id_vars=["sample", "w_adv", "lr"], value_vars=list(responses), var_name="response"
     ).dropna(subset=["value"])
 
     grouped = long.groupby(["response", "lr", "w_adv"])["value"]
@@ -106,7 +108,7 @@ def plot_distributions(
         q75=lambda v: v.quantile(0.75),
         max="max",
     ).reset_index()
-    order = {r: i for i, r in enumerate(RESPONSES)}
+    order = {r: i for i, r in enumerate(responses)}
     summary = summary.sort_values(
         ["response", "lr", "w_adv"], key=lambda c: c.map(order) if c.name == "response" else c
     ).reset_index(drop=True)
@@ -120,9 +122,9 @@ def plot_distributions(
     long["LR"] = pd.Categorical(
         long["lr"].map(format_number), categories=[format_number(v) for v in lrs]
     )
-    fig = Figure(figsize=(_panel_width(len(w_advs) * len(lrs)), 2.6 * len(RESPONSES)))
-    axes = fig.subplots(len(RESPONSES), 1, sharex=True, squeeze=False)
-    for ax, response in zip(axes[:, 0], RESPONSES, strict=True):
+    fig = Figure(figsize=(_panel_width(len(w_advs) * len(lrs)), 2.6 * len(responses)))
+    axes = fig.subplots(len(responses), 1, sharex=True, squeeze=False)
+    for ax, response in zip(axes[:, 0], responses, strict=True):
         data = long[long["response"] == response]
         if data.empty:
             ax.text(0.5, 0.5, "no finite values", ha="center", va="center", transform=ax.transAxes)
@@ -165,9 +167,9 @@ def plot_distributions(
     return summary
 
 
-def _interaction_axes(n_levels: int) -> tuple[Figure, np.ndarray]:
-    fig = Figure(figsize=(_panel_width(1.6 * n_levels), 2.5 * len(RESPONSES)))
-    axes = fig.subplots(len(RESPONSES), 1, sharex=True, squeeze=False)
+def _interaction_axes(n_levels: int, n_responses: int) -> tuple[Figure, np.ndarray]:
+    fig = Figure(figsize=(_panel_width(1.6 * n_levels), 2.5 * n_responses))
+    axes = fig.subplots(n_responses, 1, sharex=True, squeeze=False)
     return fig, axes[:, 0]
 
 
@@ -291,7 +293,8 @@ def plot_interaction_lr(
     for cell, column in ((best_vgg, "best_vgg"), (best_gan, "best_gan")):
         if not rows[column].any():
             raise DataError(f"emmeans.csv: no estimate for the marked network {cell.name}")
-    order = {r: i for i, r in enumerate(RESPONSES)}
+    responses = study_responses(rows["response"].unique())
+    order = {r: i for i, r in enumerate(responses)}
     rows = rows.sort_values(
         ["response", "lr", "w_adv"], key=lambda c: c.map(order) if c.name == "response" else c
     ).reset_index(drop=True)
@@ -300,8 +303,8 @@ def plot_interaction_lr(
 
     w_advs, lrs = _levels(rows["w_adv"]), _levels(rows["lr"])
     position = {v: i for i, v in enumerate(w_advs)}
-    fig, axes = _interaction_axes(len(w_advs))
-    for ax, response in zip(axes, RESPONSES, strict=True):
+    fig, axes = _interaction_axes(len(w_advs), len(responses))
+    for ax, response in zip(axes, responses, strict=True):
         panel = rows[rows["response"] == response]
         offsets = _draw_lines(ax, panel, "lr", lrs, w_advs, LR_COLOURS, "LR")
         _mark_flagged(ax, panel, "lr", offsets, position)
@@ -386,7 +389,8 @@ def plot_interaction_wper(
     """
     check_level(emmeans["lr"], lr, "LR", "stats.figures.lr")
     rows = emmeans[select_level(emmeans["lr"], lr)].copy()
-    order = {r: i for i, r in enumerate(RESPONSES)}
+    responses = study_responses(rows["response"].unique())
+    order = {r: i for i, r in enumerate(responses)}
     rows = rows.sort_values(
         ["response", "w_per", "w_adv"], key=lambda c: c.map(order) if c.name == "response" else c
     ).reset_index(drop=True)
@@ -402,8 +406,8 @@ def plot_interaction_wper(
     w_advs, w_pers = _levels(rows["w_adv"]), _levels(rows["w_per"])
     position = {v: i for i, v in enumerate(w_advs)}
     colours = sns.color_palette("viridis", len(w_pers))
-    fig, axes = _interaction_axes(len(w_advs))
-    for ax, response in zip(axes, RESPONSES, strict=True):
+    fig, axes = _interaction_axes(len(w_advs), len(responses))
+    for ax, response in zip(axes, responses, strict=True):
         panel = rows[rows["response"] == response]
         offsets = _draw_lines(ax, panel, "w_per", w_pers, w_advs, colours, "W_per")
         _mark_flagged(ax, panel, "w_per", offsets, position)
@@ -576,8 +580,12 @@ def plot_examples(
                 metric = score_index.loc[key]
                 if isinstance(metric, pd.DataFrame):
                     metric = metric.iloc[0]
-                record.update({r: float(metric[r]) for r in RESPONSES})
-                caption = f"GE {metric['ge']:.3g}  SSIM {metric['ssim']:.3f}"
+                record.update({r: float(metric[r]) for r in study_responses(metric.index)})
+                caption = "  ".join(
+                    f"{label} {float(metric[r]):{form}}"
+                    for r, label, form in (("ge", "GE", ".3g"), ("ssim", "SSIM", ".3f"))
+                    if r in metric.index
+                )
             records.append(record)
             if i == 0:
                 whole.set_title(column, fontsize=9)

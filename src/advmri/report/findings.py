@@ -15,7 +15,13 @@ import pandas as pd
 
 from advmri.errors import DataError
 from advmri.grid import format_number
-from advmri.report.tables import RESPONSES, emmeans_lookup, has_winners, table1_level, winners
+from advmri.report.tables import (
+    emmeans_lookup,
+    has_winners,
+    table1_level,
+    table1_responses,
+    winners,
+)
 
 ALPHA = 0.05
 
@@ -53,15 +59,16 @@ def table1_differences(table1: pd.DataFrame, emmeans: pd.DataFrame) -> pd.DataFr
     Returns
     -------
     pd.DataFrame
-        Table 1's rows (``level`` normalised to I/II) plus ``{response}_vgg``, ``{response}_gan`` (the
-        two networks' EMMs on the model scale) and ``{response}_diff`` (gan - vgg).
+        Table 1's rows (``level`` normalised to I/II) plus, for each response Table 1 tests,
+        ``{response}_vgg``, ``{response}_gan`` (the two networks' EMMs on the model scale) and
+        ``{response}_diff`` (gan - vgg).
         A network Table 1 names but ``emmeans.csv`` lacks is a DataError; a row without a
         winner (its network left out of the statistics) gets NaN.
     """
     lookup = emmeans_lookup(emmeans)
     out = table1.copy()
     out["level"] = out["level"].map(table1_level)
-    for response in RESPONSES:
+    for response in table1_responses(table1):
         vgg_values, gan_values = [], []
         for _, row in out.iterrows():
             if not has_winners(row):
@@ -83,6 +90,16 @@ def table1_differences(table1: pd.DataFrame, emmeans: pd.DataFrame) -> pd.DataFr
         out[f"{response}_gan"] = gan_values
         out[f"{response}_diff"] = out[f"{response}_gan"] - out[f"{response}_vgg"]
     return out
+
+
+def _not_in_study(diffs: pd.DataFrame, claim: str, *responses: str) -> Finding | None:
+    """A "not testable" verdict when a response the claim is about is not in the study."""
+    absent = [r for r in responses if f"{r}_diff" not in diffs.columns]
+    if not absent:
+        return None
+    return Finding(
+        claim, None, f"not testable: {', '.join(absent)} not among the study's responses", None
+    )
 
 
 def _level_rows(diffs: pd.DataFrame, level: str) -> pd.DataFrame:
@@ -145,6 +162,8 @@ def sharpness_rises(diffs: pd.DataFrame, alpha: float = ALPHA) -> Finding:
     claim = f"Sharpness rises with adversarial training (p < {alpha:g} in most groups)"
     if diffs.empty:
         return Finding(claim, None, "Table 1 is empty", None)
+    if absent := _not_in_study(diffs, claim, "sharpness"):
+        return absent
     up = diffs["sharpness_diff"] > 0
     support = up & (diffs["sharpness_p"] < alpha)
     evidence = (
@@ -165,6 +184,8 @@ def ece_no_significant_rise(diffs: pd.DataFrame, alpha: float = ALPHA) -> Findin
     claim = f"ECE falls or rises non-significantly (no rise with p < {alpha:g})"
     if diffs.empty:
         return Finding(claim, None, "Table 1 is empty", None)
+    if absent := _not_in_study(diffs, claim, "ece"):
+        return absent
     rose = diffs["ece_diff"] > 0
     significant = rose & (diffs["ece_p"] < alpha)
     evidence = (
@@ -187,6 +208,8 @@ def mie_ssim_slightly_worse(diffs: pd.DataFrame) -> Finding:
     claim = "MIE and SSIM get slightly worse with adversarial training (mean SSIM ~1.5 % lower)"
     if diffs.empty:
         return Finding(claim, None, "Table 1 is empty", None)
+    if absent := _not_in_study(diffs, claim, "mie", "ssim"):
+        return absent
     mie_worse = diffs["mie_diff"] > 0
     ssim_worse = diffs["ssim_diff"] < 0
     both = mie_worse & ssim_worse

@@ -14,7 +14,7 @@ import pandas as pd
 from advmri.report.document import Block
 
 #: Columns of ``missing.csv`` as ``advmri.stats`` writes it.
-MISSING_COLUMNS = ("network", "lr", "w_per", "w_adv", "response", "reason", "count")
+MISSING_COLUMNS = ("network", "w_per", "w_adv", "lr", "response", "reason", "count")
 
 
 def missing_value_blocks(stats_dir: str | Path) -> list[Block]:

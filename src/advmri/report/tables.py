@@ -15,52 +15,98 @@ import pandas as pd
 
 from advmri.errors import DataError
 from advmri.grid import Cell
+from advmri.metrics.registry import PAPER_RESPONSES, PROFILES_FITTED, get_response, responses_in
 
-#: The five responses in the order of Table 1 (study §7).
-RESPONSES: tuple[str, ...] = ("ge", "sharpness", "ece", "mie", "ssim")
-#: Responses modelled on the natural-log scale; SSIM is modelled as is.
-LOG_RESPONSES: frozenset[str] = frozenset({"ge", "sharpness", "ece", "mie"})
-#: +1 where larger is better, -1 where smaller is better (study §6).
-BETTER: dict[str, int] = {"ge": -1, "sharpness": 1, "ece": -1, "mie": -1, "ssim": 1}
-NAMES: dict[str, str] = {
-    "ge": "GE",
-    "sharpness": "Sharpness",
-    "ece": "ECE",
-    "mie": "MIE",
-    "ssim": "SSIM",
-}
+#: The paper's five responses in the order of Table 1 (study §7): the default study. A study's
+#: own responses are those its tables have (:func:`study_responses`); each one's label, unit,
+#: scale and better direction come from :mod:`advmri.metrics.registry`.
+RESPONSES: tuple[str, ...] = PAPER_RESPONSES
 
-EVAL_COLUMNS: tuple[str, ...] = ("sample", "subject", "w_per", "w_adv", "lr", *RESPONSES)
-#: How many of the 8 edge profiles fitted per image; kept when an evaluation CSV has it.
-PROFILES_FITTED = "sharpness_profiles_fitted"
+#: Columns every evaluation CSV has (the study's responses follow, see :func:`load_evaluations`).
+EVAL_ID_COLUMNS: tuple[str, ...] = ("sample", "subject", "w_per", "w_adv", "lr")
+#: Columns the report requires of an evaluation CSV: GE ranks Table 1's networks in every study.
+EVAL_COLUMNS: tuple[str, ...] = (*EVAL_ID_COLUMNS, "ge")
 EMMEANS_COLUMNS: tuple[str, ...] = (
     "response",
-    "lr",
     "w_per",
     "w_adv",
+    "lr",
     "estimate",
     "se",
     "df",
     "ci_low",
     "ci_high",
 )
-TABLE1_COLUMNS: tuple[str, ...] = (
+TABLE1_KEYS: tuple[str, ...] = (
     "level",
     "w_per",
     "lr",
-    "vgg_lr",
     "vgg_w_adv",
-    "gan_lr",
+    "vgg_lr",
     "gan_w_adv",
-    *(f"{r}_{s}" for r in RESPONSES for s in ("F", "p")),
+    "gan_lr",
 )
+#: Columns the report requires of Table 1 (every study has GE's test; the others follow).
+TABLE1_COLUMNS: tuple[str, ...] = (*TABLE1_KEYS, "ge_F", "ge_p")
 ANOVA_COLUMNS: tuple[str, ...] = ("response", "term", "num_df", "den_df", "F", "p")
+
+
+def study_responses(columns: Sequence[str]) -> tuple[str, ...]:
+    """The study's responses among ``columns`` (an evaluation table's columns, or the names in
+    a statistics file's ``response`` column), in registration order."""
+    return tuple(r.name for r in responses_in(columns))
+
+
+def table1_responses(table1: pd.DataFrame) -> tuple[str, ...]:
+    """The responses Table 1 tests (those with ``<response>_F`` and ``<response>_p``)."""
+    columns = set(table1.columns)
+    return study_responses(
+        [c[: -len("_F")] for c in columns if c.endswith("_F") and c[:-2] + "_p" in columns]
+    )
+
+
+def table1_columns(table1: pd.DataFrame) -> list[str]:
+    """Table 1's columns as the report shows them: the keys, then F and p per response."""
+    return [*TABLE1_KEYS, *(f"{r}_{s}" for r in table1_responses(table1) for s in ("F", "p"))]
+
+
+def scale_phrase(responses: Sequence[str]) -> str:
+    """How the model sees ``responses``, in words: ``GE, Sharpness on the ln scale; SSIM as is``."""
+    logged = [get_response(r).label for r in responses if get_response(r).scale == "log"]
+    raw = [get_response(r).label for r in responses if get_response(r).scale != "log"]
+    parts = [f"{', '.join(logged)} on the ln scale"] if logged else []
+    parts += [f"{', '.join(raw)} as is"] if raw else []
+    return "; ".join(parts)
+
+
+def better_phrase(responses: Sequence[str], who: str = "VGG+GAN") -> str:
+    """Which sign of a difference ``who`` minus the other favours ``who``, in words:
+    ``negative GE/MIE and positive Sharpness/SSIM favour VGG+GAN``."""
+    lower = [get_response(r).label for r in responses if get_response(r).better == "lower"]
+    higher = [get_response(r).label for r in responses if get_response(r).better == "higher"]
+    parts = [f"negative {'/'.join(lower)}"] if lower else []
+    parts += [f"positive {'/'.join(higher)}"] if higher else []
+    return f"{' and '.join(parts)} favour {who}"
+
+
+def labels_phrase(responses: Sequence[str]) -> str:
+    """The responses' model-scale labels in words: ``ln(GE), ln(MIE) and SSIM``."""
+    labels = [response_label(r) for r in responses]
+    return " and ".join([", ".join(labels[:-1]), labels[-1]]) if len(labels) > 1 else labels[0]
+
+
+def raw_better_phrase(responses: Sequence[str]) -> str:
+    """Which raw values are better, in words: ``smaller GE, MIE and larger SSIM are better``."""
+    lower = [get_response(r).label for r in responses if get_response(r).better == "lower"]
+    higher = [get_response(r).label for r in responses if get_response(r).better == "higher"]
+    parts = [f"smaller {', '.join(lower)}"] if lower else []
+    parts += [f"larger {', '.join(higher)}"] if higher else []
+    return f"{' and '.join(parts)} {'is' if len(lower) + len(higher) == 1 else 'are'} better"
 
 
 def response_label(response: str) -> str:
     """Axis label of a response on the model scale: ``ln(GE)`` ... ``SSIM``."""
-    name = NAMES[response]
-    return f"ln({name})" if response in LOG_RESPONSES else name
+    return get_response(response).model_label
 
 
 def _require_columns(table: pd.DataFrame, columns: Sequence[str], where: str) -> None:
@@ -85,34 +131,44 @@ def read_table(path: str | Path, columns: Sequence[str]) -> pd.DataFrame:
     return table
 
 
-def load_evaluations(paths: Sequence[str | Path]) -> pd.DataFrame:
+def load_evaluations(
+    paths: Sequence[str | Path], responses: Sequence[str] | None = None
+) -> pd.DataFrame:
     """Concatenate the networks' evaluation CSVs (one row per network x test image).
 
-    Returns columns ``sample, subject, w_per, w_adv, lr`` and the five raw responses, with ``w_per``,
-    ``w_adv`` and ``lr`` as floats, plus ``sharpness_profiles_fitted`` when the files have it. The files are checked as the statistics check them
+    Returns columns ``sample, subject, w_per, w_adv, lr`` and the study's raw responses (the
+    registered ones the files have, :func:`study_responses`), with ``w_per``, ``w_adv`` and ``lr``
+    as floats, plus ``sharpness_profiles_fitted`` when the files have it. The files are checked
+    as the statistics check them
     (``advmri.stats.read_eval_tables``): an empty list, a missing, empty or header-only file, a
     missing column, a non-numeric or unexplained empty value, a file of another test set or a
-    single network is a DataError naming the file (and line).
+    single network is a DataError naming the file (and line). ``responses`` (the config's
+    ``metrics.responses``) must each be a column of every file; default: the registered
+    responses the files have.
     """
     if not paths:
         raise DataError("report: no evaluation CSV given; evaluate at least one network first")
     from advmri.stats.design import read_eval_tables
 
-    evals = read_eval_tables(paths)
+    evals = read_eval_tables(paths, responses)
     _require_columns(evals, EVAL_COLUMNS, f"{len(paths)} evaluation CSV(s)")
-    columns = list(EVAL_COLUMNS)
+    columns = [*EVAL_ID_COLUMNS, *study_responses(evals.columns)]
     if PROFILES_FITTED in evals.columns:
         columns.append(PROFILES_FITTED)
     return evals.loc[:, columns]
 
 
 def to_model_scale(evals: pd.DataFrame) -> pd.DataFrame:
-    """The responses as the mixed model sees them: ln of GE, Sharpness, ECE, MIE; SSIM as is.
+    """The responses as the mixed model sees them, each on its registered scale (the paper's:
+    ln of GE, Sharpness, ECE, MIE; SSIM as is).
 
     Non-positive values have no logarithm and become NaN (dropped per response, as the model does).
     """
     scaled = evals.copy()
-    for response in LOG_RESPONSES:
+    for response in responses_in(evals.columns):
+        if response.scale != "log":
+            continue
+        response = response.name
         values = scaled[response].to_numpy(dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
             scaled[response] = np.where(values > 0, np.log(values), np.nan)

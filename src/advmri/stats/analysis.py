@@ -46,10 +46,11 @@ TUKEY_FAMILIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 #: ``note``: empty on a full grid; on an incomplete one, how much of the term was testable.
 ANOVA_COLUMNS = ["response", "term", "num_df", "den_df", "F", "p", "note"]
 VARIANCE_COLUMNS = ["response", "sample_var", "residual_var"]
-EMMEANS_COLUMNS = ["response", "lr", "w_per", "w_adv", "estimate", "se", "df", "ci_low", "ci_high"]
+# Factor columns in the order of every CSV of the study: w_per, w_adv, lr (advmri.grid.Cell's).
+EMMEANS_COLUMNS = ["response", "w_per", "w_adv", "lr", "estimate", "se", "df", "ci_low", "ci_high"]
 TUKEY_COLUMNS = [
     "response", "family", "by_w_per", "by_lr",
-    "a_lr", "a_w_per", "a_w_adv", "b_lr", "b_w_per", "b_w_adv",
+    "a_w_per", "a_w_adv", "a_lr", "b_w_per", "b_w_adv", "b_lr",
     "estimate", "se", "df", "t_ratio", "p_adj",
 ]  # fmt: skip
 

@@ -20,33 +20,30 @@ import pandas as pd
 
 from advmri.errors import DataError
 from advmri.logs import logger
+from advmri.metrics.registry import (
+    REASON_SUFFIX,
+    Response,
+    registered,
+    responses_in,
+    select_responses,
+)
 
 #: Factors of the model, in the order used for cells and contrasts.
 FACTORS: tuple[str, ...] = ("lr", "w_per", "w_adv")
-#: Responses analysed and their transform: "log" = natural log (a 0 is left out and counted in
-#: missing.csv; a negative value is refused when the CSVs are read).
-RESPONSES: dict[str, str] = {
-    "ge": "log",
-    "sharpness": "log",
-    "ece": "log",
-    "mie": "log",
-    "ssim": "identity",
-}
-#: Columns every evaluation CSV must have.
-EVAL_COLUMNS: tuple[str, ...] = ("sample", "w_per", "w_adv", "lr", *RESPONSES)
-
-
-#: Optional column ``<response><REASON_SUFFIX>``: why that response is empty in a row.
-REASON_SUFFIX = "_reason"
-#: The evaluation stage's count of fitted edge profiles; 0 explains an empty sharpness or ECE.
-PROFILES_COLUMN = "sharpness_profiles_fitted"
+#: The response Table 1 picks its winners by; every study has it.
+RANKING_RESPONSE = "ge"
+#: Columns every evaluation CSV must have. The responses analysed are the registered responses
+#: (:mod:`advmri.metrics.registry`) that have a column, each on its registered scale: "log" =
+#: natural log (a 0 is left out and counted in missing.csv; a negative value is refused when the
+#: CSVs are read), "identity" = as is (:func:`study_responses`).
+EVAL_COLUMNS: tuple[str, ...] = ("sample", "w_per", "w_adv", "lr", RANKING_RESPONSE)
 #: Reason recorded for a value left out because it is 0 under a log response.
 ZERO_UNDER_LOG = "zero_no_logarithm"
 #: Reason recorded for an (image, network) pair without a row (only a CSV holding several
 #: networks can lack one: a per-network CSV with other images than the rest is an error).
 NO_ROW = "no_row"
 #: Columns of ``missing.csv`` (:func:`missing_values`).
-MISSING_COLUMNS = ["network", "lr", "w_per", "w_adv", "response", "reason", "count"]
+MISSING_COLUMNS = ["network", "w_per", "w_adv", "lr", "response", "reason", "count"]
 
 
 class _Origin:
@@ -66,6 +63,17 @@ class _Origin:
         row = int(self.row[i])
         where = f"line {data_lines[row]}" if row < len(data_lines) else f"data row {row + 1}"
         return f"{self.paths[f]}, {where}"
+
+
+def study_responses(table: pd.DataFrame | Sequence[str]) -> dict[str, str]:
+    """The responses of a study, name -> scale (``log`` or ``identity``), in registration order:
+    the registered responses that are columns of ``table`` (or among the names given)."""
+    columns = table.columns if isinstance(table, pd.DataFrame) else table
+    return {r.name: r.scale for r in responses_in(columns)}
+
+
+def _response_names(responses: Sequence[Response]) -> str:
+    return ", ".join(r.name for r in responses) or "none"
 
 
 def _one_line(error: Exception) -> str:
@@ -91,12 +99,12 @@ def _parse(path: Path, data: bytes) -> pd.DataFrame:
     return frame
 
 
-def _require(path: Path, frame: pd.DataFrame) -> None:
-    missing = [c for c in EVAL_COLUMNS if c not in frame.columns]
+def _require(path: Path, frame: pd.DataFrame, required: Sequence[str] = EVAL_COLUMNS) -> None:
+    missing = [c for c in required if c not in frame.columns]
     if missing:
         raise DataError(
             f"stats: {path}: missing column(s) {', '.join(missing)} "
-            f"(expected {', '.join(EVAL_COLUMNS)})"
+            f"(expected {', '.join(required)})"
         )
     if len(frame) == 0:
         raise DataError(
@@ -113,13 +121,18 @@ def _body(data: bytes) -> tuple[bytes, bytes, int | None]:
     return head.rstrip(b"\r"), body, None if irregular else body.count(b"\n")
 
 
-def read_eval_tables(paths: Iterable[str | Path]) -> pd.DataFrame:
+def read_eval_tables(
+    paths: Iterable[str | Path], responses: Sequence[str] | None = None
+) -> pd.DataFrame:
     """Concatenate evaluation CSVs (one per network, or several networks in one) into one long
     table, refusing anything that would silently change the analysis.
 
     Parameters
     ----------
     paths : evaluation CSVs with at least the columns of ``EVAL_COLUMNS``.
+    responses : the study's responses (the config's ``metrics.responses``): each must be a
+        column of every file, and the other registered responses' columns are dropped. Default:
+        the registered responses the files have (every file the same).
 
     Returns
     -------
@@ -133,10 +146,14 @@ def read_eval_tables(paths: Iterable[str | Path]) -> pd.DataFrame:
         one line naming the file (and line) for: no paths, a missing, 0-byte, blank or
         header-only file, an unreadable CSV, a missing column, a non-numeric, empty or infinite
         ``sample``/factor/response value, a negative log-scale response, an empty response
-        without a reason, a file whose test samples differ from the others', a (network,
-        sample) pair present twice, or a single network.
+        without a reason, a file whose test samples or responses differ from the others', a
+        (network, sample) pair present twice, or a single network.
     """
     paths = [Path(p) for p in paths]
+    required = list(EVAL_COLUMNS)
+    if responses is not None:
+        chosen = [r.name for r in select_responses(responses, key="responses")]
+        required += [r for r in chosen if r not in required]
     if not paths:
         raise DataError("stats: no evaluation CSVs given; pass results/eval/<cell>.csv files")
     raw = []
@@ -163,18 +180,30 @@ def read_eval_tables(paths: Iterable[str | Path]) -> pd.DataFrame:
             and len(joined) == sum(rows)
             and isinstance(joined.index, pd.RangeIndex)
             and all(n > 0 for n in rows)
-            and all(c in joined.columns for c in EVAL_COLUMNS)
+            and all(c in joined.columns for c in required)
         ):
             table = joined
     if table is None:  # the slow path finds and names the bad file
         frames = []
         for path, data in zip(paths, raw, strict=True):
             frame = _parse(path, data)
-            _require(path, frame)
+            _require(path, frame, required)
+            if frames and responses_in(frame.columns) != responses_in(frames[0].columns):
+                raise DataError(
+                    f"stats: {path}: its responses ({_response_names(responses_in(frame.columns))}) "
+                    f"differ from those of {paths[0]} "
+                    f"({_response_names(responses_in(frames[0].columns))}); evaluate every network "
+                    "with the same metrics.responses"
+                )
             frames.append(frame)
         rows = [len(f) for f in frames]
         table = pd.concat(frames, ignore_index=True)
     origin = _Origin(paths, raw, rows)
+    if responses is not None:
+        unselected = [r for r in responses_in(table.columns) if r.name not in chosen]
+        table = table.drop(
+            columns=[c for r in unselected for c in (r.name, r.reason_column) if c in table.columns]
+        )
     table = check_eval_table(table, origin)
     _check_same_samples(table, origin)
     return table
@@ -205,20 +234,28 @@ def _reasons(table: pd.DataFrame, response: str) -> np.ndarray:
         given = table[column]
         text = given.astype(str).str.strip().to_numpy(dtype=object)
         reasons = np.where(given.notna().to_numpy() & (text != ""), text, reasons)
-    if response in ("sharpness", "ece") and PROFILES_COLUMN in table.columns:
-        none_fitted = (table[PROFILES_COLUMN] == 0).to_numpy()
+    count = _explaining_count(response)
+    if count is not None and count in table.columns:
+        none_fitted = (table[count] == 0).to_numpy()
         reasons = np.where((reasons == "") & none_fitted, "no_profile_fitted", reasons)
     return reasons
+
+
+def _explaining_count(response: str) -> str | None:
+    """The count column whose 0 explains an empty ``response`` (registry's ``empty_when_zero``)."""
+    by_name = {r.name: r for r in registered()}
+    return by_name[response].empty_when_zero if response in by_name else None
 
 
 def check_eval_table(table: pd.DataFrame, where=None) -> pd.DataFrame:
     """Validate a long evaluation table (as :func:`read_eval_tables` returns) and return it.
 
-    ``sample`` must be integer ids, the factors and responses numbers. An empty (NaN) response
-    is accepted only with a reason: a non-empty ``<response>_reason`` cell, or for sharpness and
-    ECE ``sharpness_profiles_fitted = 0`` (no edge profile could be fitted, so neither metric
-    exists; the evaluation stage writes NaN then). Under the log (ge, sharpness, ece, mie) a
-    value must not be negative; 0 is accepted and counted by :func:`missing_values`.
+    ``sample`` must be integer ids, the factors and responses (:func:`study_responses`)
+    numbers. An empty (NaN) response is accepted only with a reason: a non-empty
+    ``<response>_reason`` cell, or a 0 in the response's explaining count column (registry's
+    ``empty_when_zero``: for sharpness and ECE ``sharpness_profiles_fitted = 0``, no edge profile
+    could be fitted, so neither metric exists; the evaluation stage writes NaN then). Under the
+    log a value must not be negative; 0 is accepted and counted by :func:`missing_values`.
 
     Parameters
     ----------
@@ -256,9 +293,11 @@ def check_eval_table(table: pd.DataFrame, where=None) -> pd.DataFrame:
                 else f"stats: {where(bad[0])}: {factor} = {values[bad[0]]} is not finite"
             )
         table[factor] = values
-    if PROFILES_COLUMN in table.columns:
-        table[PROFILES_COLUMN] = _float_column(table, PROFILES_COLUMN, where)
-    for response, scale in RESPONSES.items():
+    responses = study_responses(table)
+    for count in {_explaining_count(r) for r in responses} - {None}:
+        if count in table.columns:
+            table[count] = _float_column(table, count, where)
+    for response, scale in responses.items():
         values = _float_column(table, response, where)
         bad = np.flatnonzero(np.isinf(values))
         if bad.size:
@@ -275,14 +314,11 @@ def check_eval_table(table: pd.DataFrame, where=None) -> pd.DataFrame:
             reasons = _reasons(table, response)
             bad = np.flatnonzero(empty & (reasons == ""))
             if bad.size:
-                fitted = (
-                    table[PROFILES_COLUMN].iloc[bad[0]]
-                    if PROFILES_COLUMN in table.columns
-                    else None
-                )
+                count = _explaining_count(response)
+                fitted = table[count].iloc[bad[0]] if count in table.columns else None
                 says = (
-                    f" although {PROFILES_COLUMN} = {fitted:g} says it was fitted"
-                    if response in ("sharpness", "ece") and fitted is not None and fitted > 0
+                    f" although {count} = {fitted:g} says it was fitted"
+                    if fitted is not None and fitted > 0
                     else ""
                 )
                 raise DataError(
@@ -363,7 +399,7 @@ def missing_values(table: pd.DataFrame, layout: Layout | None = None) -> pd.Data
     n_cells, n_samples = layout.cells.shape[0], layout.samples.size
     present = np.bincount(layout.cell, minlength=n_cells)
     parts = []
-    for order, (response, scale) in enumerate(RESPONSES.items()):
+    for order, (response, scale) in enumerate(study_responses(table).items()):
         values = pd.to_numeric(table[response], errors="coerce").to_numpy(dtype=float)
         reasons = _reasons(table, response)
         reasons = np.where(np.isnan(values) & (reasons == ""), "not_a_number", reasons)
@@ -402,14 +438,15 @@ def missing_values(table: pd.DataFrame, layout: Layout | None = None) -> pd.Data
 
 
 def response_values(table: pd.DataFrame, response: str, scale: str | None = None) -> np.ndarray:
-    """The model-scale values of one response: ln(x) for log responses, x for ssim.
+    """The model-scale values of one response: ln(x) for a log-scale response, else x.
 
-    ``scale`` overrides the default transform ("log" or "identity"). NaN, infinite values and,
+    ``scale`` overrides the registered scale ("log" or "identity"; "identity" for a column that
+    is no registered response). NaN, infinite values and,
     under a log, values <= 0 come back as NaN (dropped for this response only).
     """
     if response not in table.columns:
         raise DataError(f"stats: evaluation table has no column {response!r}")
-    scale = RESPONSES.get(response, "identity") if scale is None else scale
+    scale = study_responses([response]).get(response, "identity") if scale is None else scale
     x = pd.to_numeric(table[response], errors="coerce").to_numpy(dtype=float)
     x = np.where(np.isfinite(x), x, np.nan)
     if scale == "log":

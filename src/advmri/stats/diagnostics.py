@@ -17,7 +17,7 @@ from scipy import special
 from advmri.errors import AdvmriError
 from advmri.logs import logger
 from advmri.stats.analysis import ResponseFit, fit_response
-from advmri.stats.design import RESPONSES, Layout, table_layout
+from advmri.stats.design import Layout, study_responses, table_layout
 
 DIAGNOSTICS_COLUMNS = [
     "response", "scale", "model_scale", "n", "skewness", "excess_kurtosis",
@@ -147,7 +147,7 @@ def residual_checks(rf: ResponseFit, scale: str) -> dict:
     return {
         "response": rf.response,
         "scale": scale,
-        "model_scale": scale == RESPONSES[rf.response],
+        "model_scale": scale == study_responses([rf.response]).get(rf.response),
         "n": resid.size,
         "skewness": skew,
         "excess_kurtosis": kurt,
@@ -199,9 +199,9 @@ def diagnostic_fits(
     fits = fits or {}
     layout = table_layout(table) if layout is None else layout
     by_response: dict[str, dict[str, ResponseFit]] = {}
-    for response in RESPONSES:
+    for response, model_scale in study_responses(table).items():
         for scale in SCALES:
-            rf = fits.get(response) if scale == RESPONSES[response] else None
+            rf = fits.get(response) if scale == model_scale else None
             try:
                 rf = rf or fit_response(
                     table,

@@ -1,19 +1,28 @@
 """Simulated evaluation tables in the metrics stage's CSV format (for tests, benchmarks, demos).
 
 The simulated study mimics the paper's shape: adversarial training (W_adv > 0) lowers GE and
-raises sharpness, MIE rises and SSIM falls slightly, every test image has its own level of every
+raises sharpness, MIE rises and SSIM falls slightly (any other registered response improves in
+its ``better`` direction), every test image has its own level of every
 metric (the repeated-measures structure the mixed model accounts for), and each network has a
 small idiosyncratic effect (so interactions are not exactly zero).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from advmri.grid import Cell, grid_cells
+from advmri.metrics.registry import (
+    PAPER_RESPONSES,
+    PROFILES_FITTED,
+    Response,
+    select_responses,
+)
 
 #: A small grid for tests: 2 LR x 2 W_per x 3 W_adv.
 SMALL_GRID: dict[str, list[float]] = {
@@ -22,11 +31,56 @@ SMALL_GRID: dict[str, list[float]] = {
     "lr": [0.001, 0.01],
 }
 
-#: Columns of an evaluation CSV, in the metrics stage's order.
-EVAL_CSV_COLUMNS: list[str] = [
-    "sample", "subject", "w_per", "w_adv", "lr",
-    "ge", "sharpness", "ece", "mie", "ssim", "sharpness_profiles_fitted",
-]  # fmt: skip
+
+@dataclass(frozen=True)
+class SimulatedShape:
+    """How one response behaves in the simulated study, on its model scale.
+
+    The cell mean is ``base + adversarial * gain * dose + lr * lr_shift + per * per_shift +
+    own / own_divisor``; each image adds ``difficulty * d + spread * z`` (``d`` shared by all
+    responses), each (network, image) ``noise * z``.
+    """
+
+    base: float
+    adversarial: float
+    lr: float
+    per: float
+    own_divisor: float
+    difficulty: float
+    spread: float
+    noise: float
+
+
+#: The paper's five: adversarial training lowers GE and raises sharpness, MIE and ECE rise and SSIM
+#: falls slightly.
+PAPER_SHAPES: dict[str, SimulatedShape] = {
+    "ge": SimulatedShape(-2.0, -1.0, 1.0, 1.0, 1.0, 0.35, 0.15, 0.12),
+    "sharpness": SimulatedShape(0.8, 0.6, -1.0, 0.0, 1.0, -0.25, 0.2, 0.15),
+    "ece": SimulatedShape(-3.0, 0.08, 0.0, 1.0, 1.0, 0.3, 0.2, 0.1),
+    "mie": SimulatedShape(-3.5, 0.12, 1.0, 0.0, 1.0, 0.4, 0.1, 0.08),
+    "ssim": SimulatedShape(0.85, -0.048, -0.1, 0.0, 10.0, -0.04, 0.01, 0.008),
+}
+
+
+def simulated_shape(response: Response) -> SimulatedShape:
+    """The paper's shape of a paper response; any other improves with adversarial training
+    (in its registered ``better`` direction), around 1 (log scale) or 0.5 (identity)."""
+    if response.name in PAPER_SHAPES:
+        return PAPER_SHAPES[response.name]
+    base = 0.0 if response.scale == "log" else 0.5
+    return SimulatedShape(base, 0.5 * response.sign, 0.0, 0.0, 1.0, 0.3, 0.1, 0.1)
+
+
+def eval_csv_columns(responses: Sequence[str] = PAPER_RESPONSES) -> list[str]:
+    """Columns of a simulated evaluation CSV: ``sample, subject, w_per, w_adv, lr``, the
+    responses (study order) and ``sharpness_profiles_fitted`` when sharpness is among them."""
+    chosen = select_responses(responses, key="responses")
+    extra = [PROFILES_FITTED] if any(r.name == "sharpness" for r in chosen) else []
+    return ["sample", "subject", "w_per", "w_adv", "lr", *(r.name for r in chosen), *extra]
+
+
+#: Columns of an evaluation CSV of the paper's five responses, in the metrics stage's order.
+EVAL_CSV_COLUMNS: list[str] = eval_csv_columns()
 
 
 def simulate_eval_table(
@@ -35,6 +89,7 @@ def simulate_eval_table(
     seed: int = 0,
     sharpness_missing: float = 0.0,
     adversarial_gain: float = 0.05,
+    responses: Sequence[str] = PAPER_RESPONSES,
 ) -> pd.DataFrame:
     """One long evaluation table: every network of ``grid`` on the same ``n_images`` images.
 
@@ -49,38 +104,43 @@ def simulate_eval_table(
         metrics move in proportion (sharpness up, MIE and ECE up, SSIM down). The default 0.05
         gives Table 1 GE F ratios of the paper's order (tens) on 540 images; small test designs
         need ~0.25 to show the effect.
+    responses : registered responses to simulate (:func:`simulated_shape`); default the
+        paper's five, whose values do not depend on which others are simulated with them only
+        when the same set is simulated (one random stream).
 
     Returns
     -------
-    DataFrame with the columns of ``EVAL_CSV_COLUMNS``, one row per (network, image).
+    DataFrame with the columns of :func:`eval_csv_columns`, one row per (network, image).
     """
+    chosen = select_responses(responses, key="responses")
+    shapes = {r.name: simulated_shape(r) for r in chosen}
     rng = np.random.default_rng(seed)
     cells = grid_cells(grid)
     w_max = max(max(grid["w_adv"]), 1e-12)
-    # Image levels of the five metrics (correlated through a shared difficulty).
+    # Image levels of the metrics (correlated through a shared difficulty).
     difficulty = rng.normal(size=n_images)
     image = {
-        "ge": 0.35 * difficulty + 0.15 * rng.normal(size=n_images),
-        "sharpness": -0.25 * difficulty + 0.2 * rng.normal(size=n_images),
-        "ece": 0.3 * difficulty + 0.2 * rng.normal(size=n_images),
-        "mie": 0.4 * difficulty + 0.1 * rng.normal(size=n_images),
-        "ssim": -0.04 * difficulty + 0.01 * rng.normal(size=n_images),
+        k: shape.difficulty * difficulty + shape.spread * rng.normal(size=n_images)
+        for k, shape in shapes.items()
     }
     frames = []
     for cell in cells:
         dose = np.log1p(cell.w_adv) / np.log1p(w_max)  # 0 at W_adv = 0, 1 at the largest
         lr_shift = 0.03 if cell.lr == max(grid["lr"]) else 0.0
         per_shift = 0.02 * (cell.w_per - 1.0)
-        own = rng.normal(scale=0.01, size=5)
+        own = rng.normal(scale=0.01, size=len(shapes))
         mean = {
-            "ge": -2.0 - adversarial_gain * dose + lr_shift + per_shift + own[0],
-            "sharpness": 0.8 + 0.6 * adversarial_gain * dose - lr_shift + own[1],
-            "ece": -3.0 + 0.08 * adversarial_gain * dose + per_shift + own[2],
-            "mie": -3.5 + 0.12 * adversarial_gain * dose + lr_shift + own[3],
-            "ssim": 0.85 - 0.048 * adversarial_gain * dose - 0.1 * lr_shift + own[4] / 10,
+            k: shape.base
+            + shape.adversarial * adversarial_gain * dose
+            + shape.lr * lr_shift
+            + shape.per * per_shift
+            + own[i] / shape.own_divisor
+            for i, (k, shape) in enumerate(shapes.items())
         }
-        noise = {"ge": 0.12, "sharpness": 0.15, "ece": 0.1, "mie": 0.08, "ssim": 0.008}
-        values = {k: mean[k] + image[k] + noise[k] * rng.normal(size=n_images) for k in mean}
+        values = {
+            k: mean[k] + image[k] + shape.noise * rng.normal(size=n_images)
+            for k, shape in shapes.items()
+        }
         fitted = np.where(rng.random(n_images) < sharpness_missing, 0, 8)
         frame = pd.DataFrame(
             {
@@ -89,16 +149,20 @@ def simulate_eval_table(
                 "w_per": cell.w_per,
                 "w_adv": cell.w_adv,
                 "lr": cell.lr,
-                "ge": np.exp(values["ge"]),
-                "sharpness": np.where(fitted > 0, np.exp(values["sharpness"]), np.nan),
-                "ece": np.exp(values["ece"]),
-                "mie": np.exp(values["mie"]),
-                "ssim": np.clip(values["ssim"], -1.0, 1.0),
-                "sharpness_profiles_fitted": fitted,
             }
         )
+        for response in chosen:
+            value = values[response.name]
+            if response.scale == "log":
+                value = np.exp(value)
+            elif response.name == "ssim":
+                value = np.clip(value, -1.0, 1.0)
+            if response.name == "sharpness":
+                value = np.where(fitted > 0, value, np.nan)
+            frame[response.name] = value
+        frame[PROFILES_FITTED] = fitted
         frames.append(frame)
-    return pd.concat(frames, ignore_index=True)[EVAL_CSV_COLUMNS]
+    return pd.concat(frames, ignore_index=True)[eval_csv_columns(responses)]
 
 
 def write_eval_csvs(table: pd.DataFrame, out_dir: str | Path) -> list[Path]:
@@ -123,12 +187,13 @@ def write_simulated_eval_csvs(
     seed: int = 0,
     sharpness_missing: float = 0.0,
     adversarial_gain: float = 0.05,
+    responses: Sequence[str] = PAPER_RESPONSES,
 ) -> list[Path]:
     """Simulate a study (default :data:`SMALL_GRID`, 24 images) and write its evaluation CSVs.
 
     Arguments as :func:`simulate_eval_table`; returns the paths, ``<out_dir>/<cell name>.csv``.
     """
     table = simulate_eval_table(
-        grid or SMALL_GRID, n_images, seed, sharpness_missing, adversarial_gain
+        grid or SMALL_GRID, n_images, seed, sharpness_missing, adversarial_gain, responses
     )
     return write_eval_csvs(table, out_dir)

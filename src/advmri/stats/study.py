@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -17,10 +18,10 @@ from advmri.stats.analysis import (
     variance_table,
 )
 from advmri.stats.design import (
-    RESPONSES,
     Layout,
     missing_values,
     read_eval_tables,
+    study_responses,
     table_layout,
 )
 from advmri.stats.diagnostics import BackgroundPlot, diagnostic_fits, diagnostics_table
@@ -37,11 +38,12 @@ OUTPUT_FILES = (
 def fit_all(
     table: pd.DataFrame, layout: Layout | None = None, allow_missing_networks: bool = False
 ) -> dict[str, ResponseFit]:
-    """Fit the study model to every response (ln for ge, sharpness, ece, mie; ssim as is);
+    """Fit the study model to every response of the table (:func:`study_responses`), each on its
+    registered scale (the paper's: ln for ge, sharpness, ece, mie; ssim as is);
     ``allow_missing_networks`` as in :func:`advmri.stats.analysis.fit_response`."""
     layout = table_layout(table) if layout is None else layout
     fits = {}
-    for response in RESPONSES:
+    for response in study_responses(table):
         fits[response] = fit_response(
             table, response, layout=layout, allow_missing_networks=allow_missing_networks
         )
@@ -60,13 +62,15 @@ def run_study_statistics(
     table1_selection: str = "all",
     seed: int = 2024,
     allow_missing_networks: bool = False,
+    responses: Sequence[str] | None = None,
 ) -> None:
     """Mixed-model ANOVA, EMMs, Tukey HSD, Table 1 and diagnostics from evaluation CSVs.
 
     Parameters
     ----------
-    eval_csvs : one CSV per network (columns sample, w_per, w_adv, lr, ge, sharpness, ece, mie,
-        ssim, ...); together they must cover the full lr x w_per x w_adv grid, unless
+    eval_csvs : one CSV per network (columns sample, w_per, w_adv, lr and the study's responses,
+        e.g. ge, sharpness, ece, mie, ssim; the registered responses among the columns are
+        analysed, see :mod:`advmri.metrics.registry`); together they must cover the full lr x w_per x w_adv grid, unless
         ``allow_missing_networks``.
     out_dir : folder (created) for anova.csv, variance.csv, emmeans.csv, tukey.csv,
         table1.csv, table1.md, diagnostics.csv, diagnostics.png and missing.csv (the values
@@ -81,24 +85,42 @@ def run_study_statistics(
         ANOVA term tests only its part that avoids the missing cells (anova.csv ``note``);
         Table 1's winners are chosen among the present networks, and a group without a
         present W_adv = 0 network gets NaN F and p with a ``note``.
+    responses : the study's responses (the config's ``metrics.responses``), each required in
+        every CSV; default: the registered responses the CSVs have
+        (:func:`advmri.stats.design.read_eval_tables`).
 
     Notes
     -----
-    All numbers are on the model scale: ln for ge, sharpness, ece, mie; ssim untransformed. The
-    ``response`` column holds the metric's name.
+    All numbers are on the model scale, each response's registered one (the paper's: ln for
+    ge, sharpness, ece, mie; ssim untransformed). The ``response`` column holds the metric's
+    name.
     """
     with single_thread_blas():
-        _run(eval_csvs, Path(out_dir), table1_test, table1_selection, seed, allow_missing_networks)
+        _run(
+            eval_csvs,
+            Path(out_dir),
+            table1_test,
+            table1_selection,
+            seed,
+            allow_missing_networks,
+            responses,
+        )
 
 
 def _run(
-    eval_csvs, out: Path, table1_test: str, table1_selection: str, seed: int, allow_missing: bool
+    eval_csvs,
+    out: Path,
+    table1_test: str,
+    table1_selection: str,
+    seed: int,
+    allow_missing: bool,
+    responses: Sequence[str] | None,
 ) -> None:
     start = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     # the residual plot's process imports matplotlib now and draws while the tables are made
     with BackgroundPlot(out / "diagnostics.png") as plot:
-        table = read_eval_tables(eval_csvs)
+        table = read_eval_tables(eval_csvs, responses)
         logger.info("stats: %d rows from %d evaluation tables", len(table), len(list(eval_csvs)))
         layout = table_layout(table)
         if allow_missing and layout.n_present < layout.cells.shape[0]:

@@ -17,18 +17,35 @@ for that side's LR and W_adv and for every F and p, and its ``note`` says why.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 from scipy import special
 
 from advmri.errors import AdvmriError, ConfigError
+from advmri.metrics.registry import get_response
 from advmri.stats.analysis import ResponseFit, fit_response
-from advmri.stats.design import RESPONSES, Layout, response_values, table_layout
+from advmri.stats.design import (
+    RANKING_RESPONSE,
+    Layout,
+    response_values,
+    study_responses,
+    table_layout,
+)
 from advmri.stats.mixed import fit_mixed
 
-TABLE1_KEYS = ["level", "w_per", "lr", "vgg_lr", "vgg_w_adv", "gan_lr", "gan_w_adv"]
-#: ``note``: empty, or why a row has no test (its VGG or VGG+GAN network is missing).
-TABLE1_COLUMNS = TABLE1_KEYS + [f"{r}_{s}" for r in RESPONSES for s in ("F", "p")] + ["note"]
+#: Factor columns in the order of every CSV of the study: w_per, w_adv, lr.
+TABLE1_KEYS = ["level", "w_per", "lr", "vgg_w_adv", "vgg_lr", "gan_w_adv", "gan_lr"]
+
+
+def table1_columns(responses: Sequence[str]) -> list[str]:
+    """Columns of Table 1 for the study's ``responses`` (names, in study order):
+    :data:`TABLE1_KEYS`, ``<response>_F`` and ``<response>_p`` for each, then ``note`` (empty,
+    or why a row has no test: its VGG or VGG+GAN network is missing)."""
+    return TABLE1_KEYS + [f"{r}_{s}" for r in responses for s in ("F", "p")] + ["note"]
+
+
 TESTS = ("paired", "pooled")
 SELECTIONS = ("all", "split_half")
 
@@ -38,7 +55,7 @@ def select_winners(ge_fit: ResponseFit) -> pd.DataFrame:
 
     Returns
     -------
-    DataFrame with columns ``level, w_per, lr, vgg_lr, vgg_w_adv, gan_lr, gan_w_adv, note``:
+    DataFrame with columns ``level, w_per, lr, vgg_w_adv, vgg_lr, gan_w_adv, gan_lr, note``:
     level "I" rows (lr NaN) for every W_per, then level "II" rows for every W_per x LR. Empty
     when the grid lacks W_adv = 0 or W_adv > 0 networks. Missing networks (NaN cell means)
     cannot win; a side with no present network is NaN and ``note`` says so.
@@ -48,11 +65,12 @@ def select_winners(ge_fit: ResponseFit) -> pd.DataFrame:
     rows = []
 
     def best(group: pd.DataFrame) -> tuple[float, float]:
+        """(w_adv, lr) of the group's smallest estimate; NaN, NaN for a group with none."""
         group = group[np.isfinite(group["estimate"])]
         if group.empty:
             return np.nan, np.nan
         winner = group.loc[group["estimate"].idxmin()]
-        return winner.lr, winner.w_adv
+        return winner.w_adv, winner.lr
 
     def note(vgg: tuple, gan: tuple) -> str:
         sides = [
@@ -159,7 +177,8 @@ def table1(
 
     Returns
     -------
-    DataFrame with :data:`TABLE1_COLUMNS`; F and p NaN where a test cannot be computed.
+    DataFrame with :func:`table1_columns` of the table's responses; F and p NaN where a test
+    cannot be computed.
     """
     if test not in TESTS:
         raise ConfigError(f"stats.table1.test = {test!r}; use one of {', '.join(TESTS)}")
@@ -171,15 +190,15 @@ def table1(
     layout = table_layout(table) if layout is None else layout
     if selection == "all":
         pick_samples = test_samples = test_rows = None
-        pick_fit = fits.get("ge") or fit_response(
-            table, "ge", layout=layout, allow_missing_networks=allow_missing_networks
+        pick_fit = fits.get(RANKING_RESPONSE) or fit_response(
+            table, RANKING_RESPONSE, layout=layout, allow_missing_networks=allow_missing_networks
         )
         test_fits = fits
     else:
         pick_samples, test_samples = split_samples(table, seed)
         pick_fit = fit_response(
             table,
-            "ge",
+            RANKING_RESPONSE,
             samples=pick_samples,
             layout=layout,
             allow_missing_networks=allow_missing_networks,
@@ -188,7 +207,8 @@ def table1(
         test_rows = np.isin(layout.samples, test_samples)[layout.sample]
     winners = select_winners(pick_fit)
     out = winners.copy()
-    for response in RESPONSES:
+    responses = list(study_responses(table))
+    for response in responses:
         if test == "pooled" and len(winners):
             rf = test_fits.get(response) or fit_response(
                 table,
@@ -211,7 +231,7 @@ def table1(
         values = np.array(results, dtype=float).reshape(-1, 2)
         out[f"{response}_F"] = values[:, 0]
         out[f"{response}_p"] = values[:, 1]
-    return out.reindex(columns=TABLE1_COLUMNS)
+    return out.reindex(columns=table1_columns(responses))
 
 
 def _fmt(value: float, kind: str) -> str:
@@ -252,7 +272,8 @@ def table1_markdown(t1: pd.DataFrame, test: str, selection: str, seed: int) -> s
         "",
     ]
     header = ["Level", "W_per", "LR", "VGG (LR, W_adv)", "VGG+GAN (LR, W_adv)"]
-    header += [f"{r.upper() if r != 'sharpness' else 'Sharpness'} F (p)" for r in RESPONSES]
+    responses = [c[: -len("_F")] for c in t1.columns if c.endswith("_F")]
+    header += [f"{get_response(r).label} F (p)" for r in responses]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "---|" * len(header))
     for row in t1.itertuples(index=False):
@@ -263,7 +284,7 @@ def table1_markdown(t1: pd.DataFrame, test: str, selection: str, seed: int) -> s
             _network(row.vgg_lr, row.vgg_w_adv),
             _network(row.gan_lr, row.gan_w_adv),
         ]
-        for r in RESPONSES:
+        for r in responses:
             F, p = getattr(row, f"{r}_F"), getattr(row, f"{r}_p")
             cells.append(f"{_fmt(F, 'F')} ({_fmt(p, 'p')})")
         lines.append("| " + " | ".join(cells) + " |")

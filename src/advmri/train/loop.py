@@ -318,7 +318,7 @@ def train_network(
     discriminator = None
     if w_adv > 0:  # W_adv = 0 (VGG-Enhanced) builds and steps no discriminator
         disc = settings["model"]["discriminator"]
-        discriminator = UNetDiscriminatorSN(1, disc["num_feat"], disc["skip_connection"])
+        discriminator = UNetDiscriminatorSN(1, **disc)
     perceptual = None
     weights_note = "not used (L1 pretraining)" if not finetune else "not used (W_per = 0)"
     if w_per > 0:

@@ -10,8 +10,8 @@ over this map" without saying whether of the logits or of the losses):
 
 With ``bce`` one of these:
 
-* J_adv = bce(D(G(LR)), real): the non-saturating generator loss, -E log sigmoid(D(G(LR))).
-* J_D = bce(D(HR), real) + bce(D(G(LR).detach()), fake).
+* J_adv = bce(D(G(LQ)), real): the non-saturating generator loss, -E log sigmoid(D(G(LQ))).
+* J_D = bce(D(HQ), real) + bce(D(G(LQ).detach()), fake).
 """
 
 from __future__ import annotations
@@ -60,12 +60,12 @@ def generator_loss(
     discriminator: nn.Module | None = None,
     gan_loss: str = "pixel",
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """J_total = J_mie + W_per * J_per + W_adv * J_adv (Eq. 5) and its terms.
+    """J_total = J_L1 + W_per * J_per + W_adv * J_adv (Eq. 5) and its terms.
 
     Parameters
     ----------
-    fake : G(LR), (N, 1, H, W).
-    hq : HR, (N, 1, H, W).
+    fake : G(LQ), the enhanced LQ input, (N, 1, H, W).
+    hq : HQ (the ground truth), (N, 1, H, W).
     w_per, w_adv : the cell's weights; a zero weight skips its term (no VGG / D forward).
     perceptual, discriminator : needed when their weight is > 0.
     gan_loss : ``pixel`` or ``image`` (``objective.gan_loss``): how J_adv reduces D's logit map.
@@ -75,7 +75,7 @@ def generator_loss(
     total : scalar tensor to backpropagate.
     terms : detached scalars ``l1``, ``perceptual``, ``adversarial`` (those computed), ``total``.
     """
-    l1 = F.l1_loss(fake.float(), hq.float())  # J_mie, Eq. 1
+    l1 = F.l1_loss(fake.float(), hq.float())  # J_L1, Eq. 1
     total = l1
     terms = {"l1": l1.detach()}
     if w_per > 0:
@@ -97,7 +97,7 @@ def generator_loss(
 def discriminator_loss(
     discriminator: nn.Module, hq: torch.Tensor, fake: torch.Tensor, gan_loss: str = "pixel"
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """J_D = -E log D(HR) - E log(1 - D(G(LR))) (Eq. 4), with G(LR) detached.
+    """J_D = -E log D(HQ) - E log(1 - D(G(LQ))) (Eq. 4), with G(LQ) detached.
 
     ``gan_loss`` reduces D's logit maps as in :func:`generator_loss` (``pixel`` or ``image``).
 

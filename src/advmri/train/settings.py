@@ -16,6 +16,8 @@ import json
 
 from advmri.errors import ConfigError
 from advmri.grid import Cell
+from advmri.models.discriminator import discriminator_arguments
+from advmri.models.unet import unet_arguments
 
 #: Keys of a stage's section that steer the run but do not change the weights.
 RUN_ONLY_KEYS = ("checkpoint_every",)
@@ -45,13 +47,14 @@ def settings_hash(settings: dict) -> str:
 
 
 def effective_pretrain_settings(config: dict) -> dict:
-    """What determines the pretrained generator: seed, generator, ``pretrain`` section, compute."""
+    """What determines the pretrained generator: seed, generator (its constructor arguments,
+    :func:`advmri.models.unet.unet_arguments`), ``pretrain`` section, compute."""
     pretrain = {k: v for k, v in config["pretrain"].items() if k not in RUN_ONLY_KEYS}
     return _canonical(
         {
             "stage": "pretrain",
             "seed": config["seed"],
-            "model": {"generator": config["model"]["generator"]},
+            "model": {"generator": unet_arguments(config["model"]["generator"])},
             "pretrain": pretrain,
             "compute": _hashed_compute(config),
         }
@@ -103,16 +106,17 @@ def effective_finetune_settings(config: dict, cell: Cell) -> dict:
     Returns
     -------
     dict
-        ``stage``, ``seed``, ``model`` (generator; discriminator only when W_adv > 0),
+        ``stage``, ``seed``, ``model`` (the generator's constructor arguments; the
+        discriminator's only when W_adv > 0),
         ``objective`` (``gan_loss``; only when W_adv > 0), ``perceptual`` (only when W_per > 0), ``finetune`` (merged with the cell's override,
         without ``checkpoint_every``), ``compute``, ``cell`` (name, w_per, w_adv, lr) and
         ``pretrain_hash`` (:func:`settings_hash` of :func:`effective_pretrain_settings`).
         Sorted keys, built-in types only.
     """
     finetune = {k: v for k, v in finetune_section(config, cell).items() if k not in RUN_ONLY_KEYS}
-    model = {"generator": config["model"]["generator"]}
+    model = {"generator": unet_arguments(config["model"]["generator"])}
     if cell.adversarial:
-        model["discriminator"] = config["model"]["discriminator"]
+        model["discriminator"] = discriminator_arguments(config["model"]["discriminator"])
     settings = {
         "stage": "finetune",
         "seed": config["seed"],
