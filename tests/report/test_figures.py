@@ -35,6 +35,7 @@ def test_fig3_summarises_every_response_and_network_at_the_chosen_w_per(study, t
     n_networks = len(study.grid["w_adv"]) * len(study.grid["lr"])
     assert len(written) == len(summary) == 5 * n_networks
     assert set(written["w_per"]) == {1.0}
+    assert list(written.columns[:4]) == ["response", "w_per", "w_adv", "lr"]
     # means on the model scale: ln for GE
     at = evals[(evals["w_per"] == 1.0) & (evals["w_adv"] == 0.5) & (evals["lr"] == 0.01)]
     row = written[

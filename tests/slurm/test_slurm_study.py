@@ -40,10 +40,12 @@ DATA_TARGETS = DATA_OUTPUTS
 CELLS = ("wper1_wadv0_lr0.001", "wper1_wadv0.1_lr0.001")
 # The cell whose first attempt SLURM kills at its 1-minute time limit (SLURM's shortest).
 KILLED_CELL = "wper1_wadv0.1_lr0.001"
-# Seconds of training that outlive the 1-minute limit: slurmctld enforces limits every 30 s and
-# KillWait is 5 s, so a job is killed 60-95 s after it starts; the retry gets 2 minutes for the
-# rest (measured in CI: killed after epoch 20 of 66 at 60 s, 2.4 s an epoch).
-KILLED_CELL_TRAINING_SECONDS = 120
+# Seconds of training (at the local run's pace) that outlive the 1-minute limit: slurmctld enforces
+# limits every 30 s and KillWait is 5 s, so a job is killed 60-95 s after it starts; the retries
+# get 2 and 3 minutes for the rest (measured in CI: killed after epoch 20 of 66 at 60 s, 2.4 s an
+# epoch). 240 s, not 120: on a shared 2-core machine the local pace was once 2x slower than the
+# SLURM job's, which then finished all 16 epochs before its kill (resumed after epoch 16 of 16).
+KILLED_CELL_TRAINING_SECONDS = 240
 # Every result of the study that does not record a wall time (train logs and the report do).
 COMPARED = [
     *DATA_TARGETS,

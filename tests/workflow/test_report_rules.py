@@ -43,7 +43,9 @@ def touch_study_outputs(work: Path, config: list[str]) -> list[str]:
             path.touch()
         else:  # a directory output (results/report/stats, results/report/figures)
             path.mkdir(parents=True, exist_ok=True)
-    snakemake(work, "--touch", *config)
+    # --forceall: every job is touched and recorded; without it only the jobs Snakemake finds out
+    # of date (by mtime) are, and a params edit of the others could not trigger anything
+    snakemake(work, "--touch", "--forceall", *config)
     return outputs
 
 
@@ -57,6 +59,8 @@ def test_resources_and_speed_edits_plan_nothing_a_statistics_edit_stats_and_repo
     assert {"results/report/stats", "results/report/figures", "results/report/report.html"} <= set(
         outputs
     )
+    # every output's params are on record, so an edit of any rule's params would show in a plan
+    assert len(list((work / ".snakemake" / "metadata").iterdir())) == len(outputs)
     assert "Nothing to be done" in snakemake(work, "-n", *config)
 
     plans = {}

@@ -86,8 +86,8 @@ def plot_distributions(
     Returns
     -------
     pd.DataFrame
-        The CSV's rows: ``response, lr, w_adv, n, mean, sd, min, q25, median, q75, max`` per
-        response and network, on the model scale; NaN and non-positive (log) values are left out.
+        The CSV's rows: ``response, w_per, w_adv, lr, n, mean, sd, min, q25, median, q75, max``
+        per response and network, on the model scale; NaN and non-positive (log) values are left out.
     """
     check_level(evals["w_per"], w_per, "W_per", "stats.figures.w_per")
     subset = to_model_scale(evals[select_level(evals["w_per"], w_per)])
@@ -112,7 +112,10 @@ def plot_distributions(
     summary = summary.sort_values(
         ["response", "lr", "w_adv"], key=lambda c: c.map(order) if c.name == "response" else c
     ).reset_index(drop=True)
-    summary.insert(0, "w_per", float(w_per))
+    summary.insert(1, "w_per", float(w_per))
+    # the factors in the order of every CSV of the study: w_per, w_adv, lr
+    factors = ["response", "w_per", "w_adv", "lr"]
+    summary = summary[[*factors, *(c for c in summary.columns if c not in factors)]]
     Path(csv).parent.mkdir(parents=True, exist_ok=True)
     summary.to_csv(csv, index=False)
 
