@@ -1,7 +1,9 @@
 """One training loop for both stages: L1 pretraining of G, and fine-tuning of one grid cell.
 
-Read top to bottom: set up (device, models, optimisers), resume from the checkpoint if it was written
-under the same settings, then per epoch: shuffle, step, validate, log, checkpoint. The checkpoint
+:func:`train_network` reads as the table of contents: set up (settings, device, models, optimisers),
+resume from the checkpoint if it was written under the same settings, then per epoch: shuffle, step,
+validate, stop on a NaN, log, checkpoint; finally keep the last or best weights and save G. Each
+step is a named function or small dataclass below the public helpers. The checkpoint
 (G, D, both optimisers, RNG state, epoch, log rows, best weights) lives outside the rule's outputs,
 so a killed job resumes where it stopped; on CPU the resumed run is bit-identical to an
 uninterrupted one because every random draw is either seeded per epoch or restored.
@@ -271,12 +273,14 @@ def _read_run(settings: dict, data: TrainingData, checkpoint_every: int) -> _Run
 
 @dataclass(frozen=True)
 class _Hardware:
-    """Where and in what precision the run computes: device, bf16 autocast, memory format."""
+    """Where and how the run computes: device, bf16 autocast, memory format, speed switches."""
 
     device: torch.device
     bf16: bool
     memory_format: torch.memory_format
     data_on_device: bool
+    fused_adam: bool
+    compile: bool
 
     @property
     def cuda(self) -> bool:
@@ -318,6 +322,9 @@ def _set_up_hardware(compute: dict, threads: int | None) -> _Hardware:
         # The training split as one tensor on the device: a step indexes it there, with no host
         # copy (a 1,660-image split at 208 x 176 is 0.5 GB in fp32, small next to an H100's).
         data_on_device=cuda and bool(compute.get("data_on_device", False)),
+        # fused: one kernel updates every parameter (CUDA); fp32 master weights either way
+        fused_adam=cuda and bool(compute.get("fused_adam", False)),
+        compile=bool(compute.get("compile", False)),
     )
 
 
@@ -342,7 +349,6 @@ def _build_networks(
     data: TrainingData,
     hardware: _Hardware,
     initial_generator: str | Path | None,
-    compute: dict,
 ) -> _Networks:
     """Seed torch, build G (from the pretrained weights when given), D and the perceptual loss.
 
@@ -381,8 +387,7 @@ def _build_networks(
         if module is not None:
             module.to(device=hardware.device, memory_format=hardware.memory_format)
     betas = tuple(float(b) for b in settings[run.stage]["betas"])
-    # fused: one kernel updates every parameter (CUDA); fp32 master weights either way
-    fused = True if hardware.cuda and compute.get("fused_adam", False) else None
+    fused = True if hardware.fused_adam else None
     opt_g = torch.optim.Adam(generator.parameters(), lr=run.base_lr, betas=betas, fused=fused)
     opt_d = None
     if discriminator is not None:
@@ -391,7 +396,7 @@ def _build_networks(
         )
     g_forward: nn.Module = generator
     d_forward: nn.Module | None = discriminator
-    if compute.get("compile", False):
+    if hardware.compile:
         g_forward = torch.compile(generator)
         d_forward = torch.compile(discriminator) if discriminator is not None else None
     return _Networks(
@@ -757,10 +762,9 @@ def train_network(
     """
     # --- set up: settings, device, networks, resume ---------------------------------------------
     run = _read_run(settings, data, checkpoint_every)
-    compute = {**settings["compute"], **(speed or {})}
-    hardware = _set_up_hardware(compute, threads)
+    hardware = _set_up_hardware({**settings["compute"], **(speed or {})}, threads)
     train_lq, train_hq = hardware.training_split(data)
-    nets = _build_networks(run, settings, data, hardware, initial_generator, compute)
+    nets = _build_networks(run, settings, data, hardware, initial_generator)
     checkpoint = _Checkpoint.of_run(run, nets, checkpoint_dir)
     progress = checkpoint.resume(nets, hardware)
 
