@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+import yaml
 from scipy import ndimage
 from scipy.special import expit
 
@@ -31,18 +32,10 @@ from advmri.models import UNet, load_generator, save_generator
 from advmri.models.inference import run_network
 
 H, W = 208, 176
-SETTINGS = {
-    "sharpness": {
-        "segment_length_px": 5.0,
-        "samples_per_segment": 21,
-        "interpolation_order": 3,
-        "method": "robust",
-        "min_profiles": 4,
-    },
-    "ssim_max_window": 7,
-    "batch_size": 16,
-    "example_samples": 4,
-}
+#: The study's metrics settings, as config.yaml gives them.
+SETTINGS = yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml").read_text())[
+    "metrics"
+]
 
 
 def write_dataset(root: Path, n_images: int, seed: int = 0) -> tuple[Path, Path]:

@@ -16,6 +16,14 @@ REPO = Path(__file__).resolve().parents[1]
 T1_NAME = "{session}_mpr_n4_anon_111_t88_masked_gfc"
 
 
+def metrics_settings(**overrides) -> dict:
+    """config.yaml's ``metrics`` section (the paper's settings) with ``overrides`` for a small test."""
+    import yaml
+
+    settings = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))["metrics"]
+    return {**settings, **overrides}
+
+
 def synthetic_labels(shift: int = 0) -> np.ndarray:
     """A brain-like FSL FAST label volume on the OASIS grid (RAS order): nested ellipsoids of
     WM (3) inside GM (2) inside CSF (1), shifted by ``shift`` voxels along x to vary sessions."""

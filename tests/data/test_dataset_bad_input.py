@@ -23,22 +23,13 @@ from advmri.grid import Cell
 from advmri.report.examples import example_images
 from advmri.train import load_training_data
 
+from fabricate import metrics_settings
+
 N, H, W = 8, 16, 16
 #: The two networks of the report's example figure (their enhanced test images are fabricated).
 VGG, GAN = Cell(1.0, 0.0, 0.01), Cell(1.0, 0.1, 0.01)
 RERUN = "rerun the synthesize rule (snakemake --forcerun synthesize)"
-METRICS = {
-    "sharpness": {
-        "segment_length_px": 5.0,
-        "samples_per_segment": 21,
-        "interpolation_order": 3,
-        "method": "robust",
-        "min_profiles": 4,
-    },
-    "ssim_max_window": 7,
-    "batch_size": 4,
-    "example_samples": 0,
-}
+METRICS = metrics_settings(batch_size=4, example_samples=0)
 
 
 def make_dataset(root: Path) -> dict[str, Path]:

@@ -14,19 +14,10 @@ from advmri.metrics import edge_contrast_error, gradient_error, mie, sharpness, 
 from advmri.metrics.evaluate import COLUMNS, evaluate_arrays
 from advmri.models import UNet, save_generator
 
+from fabricate import metrics_settings
+
 H, W = 32, 32
-SETTINGS = {
-    "sharpness": {
-        "segment_length_px": 5.0,
-        "samples_per_segment": 21,
-        "interpolation_order": 3,
-        "method": "robust",
-        "min_profiles": 4,
-    },
-    "ssim_max_window": 7,
-    "batch_size": 3,
-    "example_samples": 2,
-}
+SETTINGS = metrics_settings(batch_size=3, example_samples=2)
 
 
 def write_dataset(root: Path, n_subjects: int = 4, per_subject: int = 2) -> tuple[Path, Path]:

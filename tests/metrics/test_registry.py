@@ -6,7 +6,6 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from advmri.errors import ConfigError, DataError
 from advmri.metrics.evaluate import columns, evaluate_arrays
@@ -24,10 +23,10 @@ from advmri.metrics.registry import (
 )
 from advmri.metrics.settings import MetricSettings
 
-from fabricate import REPO
+from fabricate import REPO, metrics_settings
 
 #: The repository's metrics settings (config.yaml): the paper's five responses.
-SETTINGS = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))["metrics"]
+SETTINGS = metrics_settings()
 
 
 def disc_stack(n: int = 3, size: int = 40) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:

@@ -8,7 +8,6 @@ shows it, without any other code naming it.
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from advmri.grid import Cell
 from advmri.metrics.evaluate import columns, evaluate_arrays
@@ -16,15 +15,12 @@ from advmri.metrics.lesion import EMPTY_MASK, MetricResult
 from advmri.metrics.registry import Response, per_image, register, unregister
 from advmri.report.build import build_report
 
-from fabricate import REPO
+from fabricate import metrics_settings
 
 TOY = "lesion_brightness"
 RESPONSES = ["ge", "mie", "ssim", TOY]
 #: The repository's metrics settings (config.yaml) with the toy among the study's responses.
-METRICS = {
-    **yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))["metrics"],
-    "responses": RESPONSES,
-}
+METRICS = metrics_settings(responses=RESPONSES)
 
 
 def lesion_brightness(enhanced, truth, lesion, bbox, settings) -> MetricResult:
