@@ -18,7 +18,7 @@ import pandas as pd
 from advmri.errors import DataError
 from advmri.grid import Cell, format_number
 from advmri.logs import logger
-from advmri.report.document import render_html, render_markdown
+from advmri.report.document import Block, render_html, render_markdown
 from advmri.report.examples import example_images
 from advmri.report.figures import (
     plot_distributions,
@@ -77,6 +77,9 @@ __all__ = [
     "write_statistics",
     "write_training_health",
 ]
+
+#: The report's title, at the top of both files.
+REPORT_TITLE = "advmri: adversarial training in low-resolution MRI enhancement — study report"
 
 
 def figure_winners(stats: StatsTables, w_per: float) -> tuple[Cell, Cell]:
@@ -169,6 +172,31 @@ def make_figures(
         "black cross = a network flagged by the training-health section.",
     )
 
+    figures.update(
+        example_figures(evals, vgg, gan, examples, dataset, w_per, out, references, statuses)
+    )
+    logger.info("figures written to %s in %.1f s", out, time.perf_counter() - started)
+    return figures
+
+
+def example_figures(
+    evals: pd.DataFrame,
+    vgg: Cell,
+    gan: Cell,
+    examples: Mapping[str, str | Path],
+    dataset: Mapping[str, str | Path],
+    w_per: float,
+    out: Path,
+    references: Mapping[str, pd.DataFrame] | None = None,
+    statuses: Mapping[str, str] | None = None,
+) -> dict[str, tuple[Path, str]]:
+    """Figures 6 and 7: the example samples, split in two halves, through the two winners.
+
+    Each image is scored with its GE and SSIM (the input column from the ``LQ input`` reference).
+    Returns figure key (``fig6``, ``fig7``) -> (PNG path, caption), Fig 7 left out when fewer than
+    two example samples exist.
+    """
+    figures: dict[str, tuple[Path, str]] = {}
     samples, images, networks = example_images(vgg, gan, examples, dataset)
     scores = evals[
         select_level(evals["w_per"], w_per) & evals[["w_adv", "lr"]].notna().all(axis=1)
@@ -206,7 +234,6 @@ def make_figures(
             f"{title}. Top of each pair: the whole image with the zoom window (yellow); bottom: "
             "the lesion zoomed (dashed: its bounding box), with the image's GE and SSIM.",
         )
-    logger.info("figures written to %s in %.1f s", out, time.perf_counter() - started)
     return figures
 
 
@@ -342,19 +369,7 @@ def build_report(
     health = read_training_health(stats_dir)
     excluded = [] if health is None else excluded_networks(health, stats_cfg.get("exclude", "none"))
     if train_logs is not None and pretrain_log is not None:
-        if health is None:
-            raise DataError(
-                f"report: {stats_dir / TRAINING_HEALTH_FILE} not found; the statistics stage "
-                "writes it when given the train logs (write_statistics)"
-            )
-        figures_dir.mkdir(parents=True, exist_ok=True)
-        plot_training_curves(
-            {name: read_train_log(path) for name, path in train_logs.items()},
-            read_train_log(pretrain_log),
-            health,
-            figures_dir / "training_curves.png",
-            figures_dir / "training_curves.csv",
-        )
+        draw_training_curves(train_logs, pretrain_log, health, stats_dir, figures_dir)
 
     w_per = float(figures_cfg.get("w_per", 0.5))
     lr = float(figures_cfg.get("lr", 0.001))
@@ -390,16 +405,47 @@ def build_report(
     )
     supplementary = make_supplementary_figures(evals, stats, w_per, lr, figures_dir, statuses)
     blocks += supplementary_blocks(supplementary)
-    title = "advmri: adversarial training in low-resolution MRI enhancement — study report"
-    html_path, md_path = Path(html_path), Path(md_path)
-    html_path.parent.mkdir(parents=True, exist_ok=True)
-    md_path.parent.mkdir(parents=True, exist_ok=True)
-    html_path.write_text(render_html(title, blocks), encoding="utf-8")
-    md_path.write_text(render_markdown(title, blocks, md_path.parent), encoding="utf-8")
+    html_path, md_path = write_report_files(blocks, html_path, md_path)
     logger.info(
         "report written to %s and %s in %.1f s", html_path, md_path, time.perf_counter() - started
     )
     return findings
+
+
+def draw_training_curves(
+    train_logs: Mapping[str, str | Path],
+    pretrain_log: str | Path,
+    health: pd.DataFrame | None,
+    stats_dir: Path,
+    figures_dir: Path,
+) -> None:
+    """``figures_dir/training_curves.png`` (and ``.csv``) from the train logs, titles coloured by
+    ``health``; DataError when the statistics stage wrote no ``training_health.csv``."""
+    if health is None:
+        raise DataError(
+            f"report: {stats_dir / TRAINING_HEALTH_FILE} not found; the statistics stage "
+            "writes it when given the train logs (write_statistics)"
+        )
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    plot_training_curves(
+        {name: read_train_log(path) for name, path in train_logs.items()},
+        read_train_log(pretrain_log),
+        health,
+        figures_dir / "training_curves.png",
+        figures_dir / "training_curves.csv",
+    )
+
+
+def write_report_files(
+    blocks: Sequence[Block], html_path: str | Path, md_path: str | Path
+) -> tuple[Path, Path]:
+    """Render the report's blocks into its HTML and Markdown files (folders created)."""
+    html_path, md_path = Path(html_path), Path(md_path)
+    html_path.parent.mkdir(parents=True, exist_ok=True)
+    md_path.parent.mkdir(parents=True, exist_ok=True)
+    html_path.write_text(render_html(REPORT_TITLE, blocks), encoding="utf-8")
+    md_path.write_text(render_markdown(REPORT_TITLE, blocks, md_path.parent), encoding="utf-8")
+    return html_path, md_path
 
 
 def check_dataset(dataset: Mapping[str, str | Path]) -> None:
