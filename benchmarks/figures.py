@@ -23,7 +23,8 @@ import pandas as pd
 from scipy import stats as sps
 
 from advmri.grid import Cell, grid_cells
-from advmri.report.build import build_report, make_figures, read_stats
+from advmri.report.build import build_report, make_figures
+from advmri.report.statistics import read_stats
 from advmri.report.tables import RESPONSES, load_evaluations
 
 FULL_GRID = {

@@ -12,8 +12,8 @@ import pytest
 from advmri.errors import DataError
 from advmri.grid import format_number
 from advmri.report import build_report
-from advmri.report.build import RANDOM_VGG_FLAG, flatten
 from advmri.report.document import format_p, markdown_table
+from advmri.report.sections import RANDOM_VGG_FLAG, flatten
 from advmri.report.tables import load_evaluations
 
 FIGURES = ("fig3", "fig4", "fig5", "fig6", "fig7")

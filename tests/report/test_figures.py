@@ -8,7 +8,7 @@ import pytest
 
 from advmri.errors import DataError
 from advmri.grid import Cell
-from advmri.report.build import figure_winners, read_stats
+from advmri.report.build import figure_winners
 from advmri.report.examples import example_images
 from advmri.report.figures import (
     ge_optimal_gan,
@@ -18,6 +18,7 @@ from advmri.report.figures import (
     plot_interaction_wper,
     zoom_window,
 )
+from advmri.report.statistics import read_stats
 from advmri.report.tables import load_evaluations
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

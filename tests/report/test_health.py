@@ -13,7 +13,6 @@ import pytest
 from advmri.errors import DataError
 from advmri.grid import Cell
 from advmri.report import build_report
-from advmri.report.build import write_training_health
 from advmri.report.health import (
     classify_training,
     curves_table,
@@ -22,6 +21,7 @@ from advmri.report.health import (
     plot_training_curves,
     read_train_log,
 )
+from advmri.report.statistics import write_training_health
 
 
 def train_log(val_l1, d: bool = True) -> pd.DataFrame:

@@ -4,8 +4,9 @@ The report reads only the files of the evaluation and statistics stages, so it c
 an existing statistics folder.
 """
 
-from advmri.report.build import build_report, make_figures, read_stats, write_statistics
+from advmri.report.build import build_report, make_figures
 from advmri.report.findings import Finding, evaluate_findings
+from advmri.report.statistics import read_stats, write_statistics
 
 __all__ = [
     "Finding",

@@ -1,7 +1,7 @@
 """The study report: Figures 3-7, Table 1 and the verdict on the paper's findings.
 
 ``build_report`` is the one call behind the workflow's ``report`` rule (figures and the report files,
-from the statistics folder); ``write_statistics`` (in ``statistics``, importable from here) the one
+from the statistics folder); ``write_statistics`` (in ``advmri.report.statistics``) the one
 behind its ``stats`` rule. ``make_figures`` and ``evaluate_findings`` (in ``findings``) are usable
 on their own.
 """
@@ -35,9 +35,6 @@ from advmri.report.health import (
     status_of,
 )
 from advmri.report.sections import (
-    PAPER_GE_F,
-    RANDOM_VGG_FLAG,
-    flatten,
     report_blocks,
     supplementary_blocks,
 )
@@ -47,7 +44,6 @@ from advmri.report.statistics import (
     read_stats,
     read_training_health,
     write_statistics,
-    write_training_health,
 )
 from advmri.report.tables import (
     EVAL_COLUMNS,
@@ -62,21 +58,7 @@ from advmri.report.tables import (
     winners,
 )
 
-__all__ = [
-    "PAPER_GE_F",
-    "RANDOM_VGG_FLAG",
-    "TRAINING_HEALTH_FILE",
-    "StatsTables",
-    "build_report",
-    "figure_winners",
-    "flatten",
-    "make_figures",
-    "make_supplementary_figures",
-    "read_stats",
-    "read_training_health",
-    "write_statistics",
-    "write_training_health",
-]
+__all__ = ["build_report", "figure_winners", "make_figures", "make_supplementary_figures"]
 
 #: The report's title, at the top of both files.
 REPORT_TITLE = "advmri: adversarial training in low-resolution MRI enhancement — study report"
